@@ -1,0 +1,34 @@
+# MicroKWS: two commands on a fresh machine.
+#   make flow   the whole lab on the synthetic dataset, headless
+#   make test   every test (the grader's quick part and the kit's slow part)
+# Both create .venv on first use and reuse it afterwards.
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.requirements-installed
+
+.PHONY: flow test test-quick bench clean-venv
+
+$(STAMP): requirements.txt
+	@$(PYTHON) -c 'import sys; v = sys.version_info[:2]; sys.exit(0 if (3, 10) <= v <= (3, 13) else "MicroKWS needs Python 3.10 to 3.13, found %d.%d: run make PYTHON=python3.11 ..." % v)'
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	touch $(STAMP)
+
+flow: $(STAMP)
+	$(PY) run_flow.py
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+# What the notebook's submission cell runs: the student tests and fast kit checks only.
+test-quick: $(STAMP)
+	$(PY) -m pytest -q -m "not slow"
+
+bench: $(STAMP)
+	$(PY) benchmarks/data_pipeline.py
+
+clean-venv:
+	rm -rf $(VENV)

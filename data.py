@@ -1,0 +1,530 @@
+"""Speech Commands data for keyword spotting: download, split, augment and compute features.
+
+The layout is the one of the Speech Commands dataset (Warden, 2018):
+
+    <data_dir>/<word>/<speaker>_nohash_<n>.wav     one-second clips, 16 kHz mono 16-bit
+    <data_dir>/_background_noise_/*.wav            longer noise recordings
+
+`AudioProcessor` reads such a folder (downloading the real dataset if the folder is empty),
+splits it into training / validation / testing by a hash of the speaker, adds the `_silence_` and
+`_unknown_` classes and serves `(features, label)` examples as a `tf.data.Dataset`.
+
+With `micro=True` the features are exactly what TFLite-Micro's micro frontend computes on the
+microcontroller, so a model trained here sees on the board what it saw in training.
+
+Offline, `python data.py synth DIR` writes a synthetic dataset of the same layout (see synthetic.py).
+"""
+
+import argparse
+import concurrent.futures
+import enum
+import glob
+import hashlib
+import math
+import os
+import random
+import re
+import shutil
+import sys
+import tarfile
+import tempfile
+import urllib.error
+import urllib.request
+import wave
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+from tensorflow.lite.experimental.microfrontend.python.ops import audio_microfrontend_op
+
+from synthetic import make_synthetic_dataset  # noqa: F401  (part of this module's interface)
+
+MAX_NUM_WAVS_PER_CLASS = 2**27 - 1  # ~134M, the constant of the dataset's split rule
+SILENCE_LABEL = "_silence_"
+SILENCE_INDEX = 0
+UNKNOWN_WORD_LABEL = "_unknown_"
+UNKNOWN_WORD_INDEX = 1
+BACKGROUND_NOISE_DIR_NAME = "_background_noise_"
+RANDOM_SEED = 59185
+
+# The firmware (TFLite-Micro's micro_speech feature provider) turns the frontend's 16-bit output v
+# into int8 with integer arithmetic: (v * 256 + 333) // 666 - 128. One float feature is v / 25.6.
+FRONTEND_OUTPUT_SCALE = 10.0 / 256.0  # = 1 / 25.6
+INT8_FEATURE_SCALE = 666.0 / (25.6 * 256.0)  # ~0.10162 float units per int8 step
+INT8_FEATURE_ZERO_POINT = -128
+
+
+def prepare_words_list(wanted_words):
+    """Prepends the silence and unknown classes to the wanted words.
+
+    Index 0 is always silence and index 1 unknown, as the lab's labels
+    `["silence", "unknown"] + words` assume.
+    """
+    return [SILENCE_LABEL, UNKNOWN_WORD_LABEL, *wanted_words]
+
+
+def which_set(filename, validation_percentage, testing_percentage):
+    """Decides which split ("training", "validation" or "testing") a file belongs to.
+
+    This is the Speech Commands rule: the speaker id (the file name without `_nohash_...`) is
+    hashed with SHA-1, so every recording of one speaker lands in the same split, and the split of
+    a file never changes when files are added. It gives the same answers as the dataset's
+    published validation_list.txt and testing_list.txt.
+    """
+    base_name = os.path.basename(filename)
+    hash_name = re.sub(r"_nohash_.*$", "", base_name)
+    hash_name_hashed = hashlib.sha1(hash_name.encode("utf-8")).hexdigest()
+    percentage_hash = (int(hash_name_hashed, 16) % (MAX_NUM_WAVS_PER_CLASS + 1)) * (
+        100.0 / MAX_NUM_WAVS_PER_CLASS
+    )
+    if percentage_hash < validation_percentage:
+        return "validation"
+    if percentage_hash < (testing_percentage + validation_percentage):
+        return "testing"
+    return "training"
+
+
+# --- Reading audio ------------------------------------------------------------------------------
+
+
+def read_wav(path, sample_rate):
+    """Reads a 16-bit PCM mono wav at `sample_rate` into an int16 array.
+
+    Raises ValueError naming the file when it is anything else.
+    """
+    try:
+        with wave.open(str(path), "rb") as wav:
+            channels, width, rate = wav.getnchannels(), wav.getsampwidth(), wav.getframerate()
+            frames = wav.readframes(wav.getnframes())
+    except (wave.Error, EOFError) as error:
+        raise ValueError(f"{path}: not a readable PCM wav file ({error}).") from error
+    if (channels, width, rate) != (1, 2, sample_rate):
+        raise ValueError(
+            f"{path}: expected 16-bit PCM mono at {sample_rate} Hz, found {8 * width}-bit, "
+            f"{channels} channel(s) at {rate} Hz. Convert it, e.g. "
+            f"`sox in.wav -r {sample_rate} -c 1 -b 16 out.wav`."
+        )
+    return np.frombuffer(frames, dtype="<i2").astype(np.int16)
+
+
+def fit_to_length(samples, desired_samples):
+    """Zero-pads a short clip at the end or cuts a long one to `desired_samples`."""
+    samples = np.asarray(samples)[:desired_samples]
+    return np.pad(samples, (0, desired_samples - len(samples)))
+
+
+def _read_clips(paths, sample_rate, desired_samples):
+    """Reads many clips in parallel threads into one int16 array [len(paths), desired_samples]."""
+    clips = np.zeros((len(paths), desired_samples), dtype=np.int16)
+
+    def read_one(i):
+        clips[i] = fit_to_length(read_wav(paths[i], sample_rate), desired_samples)
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(read_one, range(len(paths))))
+    return clips
+
+
+# --- Features -----------------------------------------------------------------------------------
+
+
+def features_from_audio(audio, model_settings, micro=True):
+    """TensorFlow graph: float audio in [-1, 1] (desired_samples,) -> flat float32 features.
+
+    micro=True: TFLite-Micro's micro frontend on the int16 samples, scaled by 10/256 (values in
+    about 0..26), exactly what the firmware computes.
+    micro=False: MFCCs with tf.signal: magnitude STFT over the same windows (Hann, FFT of the
+    next power of two), 40 mel bands from 20 Hz to 4 kHz, log, DCT, first dct_coefficient_count.
+    """
+    audio = tf.reshape(audio, [model_settings["desired_samples"]])  # static shape for the ops below
+    if micro:
+        int16_audio = tf.cast(tf.clip_by_value(tf.round(audio * 32768.0), -32768.0, 32767.0), tf.int16)
+        window_size_ms = model_settings["window_size_samples"] * 1000 // model_settings["sample_rate"]
+        window_step_ms = model_settings["window_stride_samples"] * 1000 // model_settings["sample_rate"]
+        frontend = audio_microfrontend_op.audio_microfrontend(
+            int16_audio,
+            sample_rate=model_settings["sample_rate"],
+            window_size=window_size_ms,
+            window_step=window_step_ms,
+            num_channels=model_settings["dct_coefficient_count"],
+            out_scale=1,
+            out_type=tf.float32,
+        )
+        features = frontend * FRONTEND_OUTPUT_SCALE
+    else:
+        stft = tf.signal.stft(
+            audio,
+            frame_length=model_settings["window_size_samples"],
+            frame_step=model_settings["window_stride_samples"],
+        )
+        spectrogram = tf.abs(stft)
+        mel_matrix = tf.signal.linear_to_mel_weight_matrix(
+            num_mel_bins=40,
+            num_spectrogram_bins=spectrogram.shape[-1],
+            sample_rate=model_settings["sample_rate"],
+            lower_edge_hertz=20.0,
+            upper_edge_hertz=4000.0,
+        )
+        log_mel = tf.math.log(tf.tensordot(spectrogram, mel_matrix, 1) + 1e-6)
+        mfccs = tf.signal.mfccs_from_log_mel_spectrograms(log_mel)
+        features = mfccs[:, : model_settings["dct_coefficient_count"]]
+    return tf.reshape(features, [model_settings["fingerprint_size"]])
+
+
+def compute_features(samples, model_settings, micro=True):
+    """Features of one clip, through the same code as `AudioProcessor.get_data`.
+
+    Args:
+        samples: 1-D int16 samples, or float samples in [-1, 1], at the model's sample rate.
+            Shorter clips are zero-padded at the end, longer ones cut.
+        model_settings: From models.prepare_model_settings.
+        micro: Micro frontend features (True) or MFCCs (False).
+
+    Returns:
+        float32 array [spectrogram_length, dct_coefficient_count].
+    """
+    samples = np.asarray(samples)
+    if samples.ndim != 1:
+        raise ValueError(f"compute_features takes 1-D samples, got shape {samples.shape}.")
+    if samples.dtype == np.int16:
+        audio = samples.astype(np.float32) / 32768.0
+    else:
+        audio = samples.astype(np.float32)
+    audio = fit_to_length(audio, model_settings["desired_samples"])
+    features = features_from_audio(tf.constant(audio), model_settings, micro)
+    return features.numpy().reshape(
+        model_settings["spectrogram_length"], model_settings["dct_coefficient_count"]
+    )
+
+
+def quantize_features(features):
+    """The int8 values the firmware feeds the model, from float micro-frontend features.
+
+    Reproduces TFLite-Micro's micro_speech feature provider exactly: the frontend's 16-bit output
+    v = feature * 25.6 becomes (v * 256 + 333) // 666 - 128, clamped to [-128, 127].
+    """
+    frontend_output = np.round(np.asarray(features, dtype=np.float64) * 25.6).astype(np.int64)
+    value = (frontend_output * 256 + 333) // 666 - 128
+    return np.clip(value, -128, 127).astype(np.int8)
+
+
+# --- Download -----------------------------------------------------------------------------------
+
+
+def has_dataset(data_dir):
+    """True when data_dir holds at least one `<word>/*.wav` clip."""
+    return bool(glob.glob(os.path.join(glob.escape(str(data_dir)), "*", "*.wav")))
+
+
+def maybe_download_and_extract(data_url, data_dir):
+    """Downloads and extracts the dataset archive into data_dir unless data is already there.
+
+    The archive is downloaded into a temporary file and extracted into a temporary folder that is
+    renamed to data_dir only when extraction finished, so an interrupted run never leaves a
+    data_dir that looks complete. Members that would land outside the folder are refused.
+    """
+    data_dir = Path(data_dir)
+    if has_dataset(data_dir):
+        return
+    if data_dir.exists() and any(data_dir.iterdir()):
+        raise RuntimeError(
+            f"{data_dir} is not empty but holds no <word>/*.wav clips. Point data_dir (or the "
+            "SPEECH_COMMANDS_DIR environment variable) at a Speech Commands folder, or at an "
+            "empty folder to download into."
+        )
+    data_dir.parent.mkdir(parents=True, exist_ok=True)
+    archive = _download(data_url, data_dir.parent)
+    try:
+        _extract(archive, data_dir)
+    finally:
+        os.remove(archive)
+
+
+def _download(data_url, directory):
+    """Downloads data_url into a temporary file in directory (with a progress bar); returns it."""
+    from tqdm.auto import tqdm
+
+    handle, part_path = tempfile.mkstemp(prefix=".download-", suffix=".tar.gz.part", dir=directory)
+    try:
+        with os.fdopen(handle, "wb") as out, urllib.request.urlopen(data_url, timeout=30) as response:
+            total = int(response.headers.get("Content-Length") or 0)
+            received = 0
+            with tqdm(total=total or None, unit="B", unit_scale=True, desc="Downloading") as bar:
+                while chunk := response.read(1 << 20):
+                    out.write(chunk)
+                    received += len(chunk)
+                    bar.update(len(chunk))
+        if total and received != total:
+            raise RuntimeError(
+                f"Download of {data_url} stopped after {received} of {total} bytes. Run again to retry."
+            )
+    except (urllib.error.URLError, OSError) as error:
+        os.remove(part_path)
+        raise RuntimeError(
+            f"Could not download {data_url} ({error}). Without network access, set "
+            "SPEECH_COMMANDS_DIR to a folder that holds the Speech Commands dataset, or make the "
+            "synthetic dataset with `python data.py synth DIR` and use that folder."
+        ) from error
+    except BaseException:
+        os.remove(part_path)
+        raise
+    return part_path
+
+
+def _extract(archive, data_dir):
+    """Extracts a .tar.gz into a temporary sibling folder, then renames it to data_dir."""
+    data_dir = Path(data_dir)
+    partial = Path(tempfile.mkdtemp(prefix=f".{data_dir.name}-extracting-", dir=data_dir.parent))
+    try:
+        with tarfile.open(archive, "r:gz") as tar:
+            tar.extractall(partial, filter="data")
+        if not has_dataset(partial):
+            raise RuntimeError(f"The archive holds no <word>/*.wav clips.")
+        if data_dir.exists():
+            data_dir.rmdir()  # empty, checked by the caller
+        os.replace(partial, data_dir)
+    except tarfile.FilterError as error:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise RuntimeError(f"Refused to extract the dataset archive: {error}") from error
+    except (tarfile.ReadError, EOFError, OSError) as error:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise RuntimeError(
+            f"The dataset archive is truncated or corrupt ({error}). Run again to download it anew."
+        ) from error
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+
+
+# --- The data pipeline --------------------------------------------------------------------------
+
+
+class AudioProcessor:
+    """Splits a Speech Commands folder and serves (features, label) examples.
+
+    Audio is read once, kept in memory as int16, and features are computed in the tf.data graph
+    in parallel. Validation and testing features do not change and are computed once.
+    """
+
+    class Modes(enum.Enum):
+        TRAINING = "training"
+        VALIDATION = "validation"
+        TESTING = "testing"
+
+    def __init__(
+        self,
+        data_url,
+        data_dir,
+        silence_percentage,
+        unknown_percentage,
+        wanted_words,
+        validation_percentage,
+        testing_percentage,
+        model_settings,
+        micro=True,
+    ):
+        self.data_dir = Path(data_dir)
+        self.model_settings = model_settings
+        self.micro = micro
+        self.words_list = prepare_words_list(wanted_words)
+        if data_url:
+            maybe_download_and_extract(data_url, data_dir)
+        elif not has_dataset(data_dir):
+            raise RuntimeError(f"{data_dir} holds no <word>/*.wav clips and no data_url was given.")
+        self.prepare_data_index(
+            silence_percentage, unknown_percentage, wanted_words, validation_percentage, testing_percentage
+        )
+        self.prepare_background_data()
+        self._audio = {}  # mode -> int16 [set_size, desired_samples], read on first use
+        self._features = {}  # mode -> float32 [set_size, fingerprint_size] (validation, testing)
+
+    def prepare_data_index(
+        self, silence_percentage, unknown_percentage, wanted_words, validation_percentage, testing_percentage
+    ):
+        """Sorts every clip into a split and adds silence and unknown examples to each split.
+
+        Silence and unknown each make up the given percentage of the wanted-word count of a
+        split; unknown examples are drawn from all other words.
+        """
+        rng = random.Random(RANDOM_SEED)
+        wanted_words_index = {word: index + 2 for index, word in enumerate(wanted_words)}
+        self.data_index = {mode: [] for mode in self.Modes}
+        unknown_index = {mode: [] for mode in self.Modes}
+        all_words = set()
+        for wav_path in sorted(glob.glob(os.path.join(glob.escape(str(self.data_dir)), "*", "*.wav"))):
+            word = os.path.basename(os.path.dirname(wav_path)).lower()
+            if word.startswith("_"):
+                continue
+            all_words.add(word)
+            mode = self.Modes(which_set(wav_path, validation_percentage, testing_percentage))
+            if word in wanted_words_index:
+                self.data_index[mode].append({"label": word, "file": wav_path})
+            else:
+                unknown_index[mode].append({"label": word, "file": wav_path})
+        missing = [word for word in wanted_words if word not in all_words]
+        if missing:
+            raise ValueError(
+                f"Wanted word(s) {missing} not found in {self.data_dir}. Words present: "
+                f"{', '.join(sorted(all_words)) or 'none'}."
+            )
+        for mode in self.Modes:
+            if not self.data_index[mode]:
+                raise ValueError(
+                    f"The {mode.value} split of {self.data_dir} has no clips of {wanted_words}: the "
+                    "dataset has too few speakers for a hash split. Use more speakers (files named "
+                    "<speaker>_nohash_<n>.wav) or other validation/testing percentages."
+                )
+            set_size = len(self.data_index[mode])
+            silence_size = int(math.ceil(set_size * silence_percentage / 100))
+            self.data_index[mode].extend({"label": SILENCE_LABEL, "file": None} for _ in range(silence_size))
+            rng.shuffle(unknown_index[mode])
+            unknown_size = int(math.ceil(set_size * unknown_percentage / 100))
+            self.data_index[mode].extend(unknown_index[mode][:unknown_size])
+            rng.shuffle(self.data_index[mode])
+        self.word_to_index = {SILENCE_LABEL: SILENCE_INDEX}
+        for word in all_words:
+            self.word_to_index[word] = wanted_words_index.get(word, UNKNOWN_WORD_INDEX)
+
+    def prepare_background_data(self):
+        """Loads the _background_noise_ recordings once, as one float32 array with offsets."""
+        rate = self.model_settings["sample_rate"]
+        paths = sorted(glob.glob(str(self.data_dir / BACKGROUND_NOISE_DIR_NAME / "*.wav")))
+        clips = [read_wav(path, rate).astype(np.float32) / 32768.0 for path in paths]
+        clips = [clip for clip in clips if len(clip) >= self.model_settings["desired_samples"]]
+        if not clips:
+            raise ValueError(
+                f"{self.data_dir / BACKGROUND_NOISE_DIR_NAME} holds no noise recording of at least "
+                f"{self.model_settings['desired_samples']} samples; silence examples need one."
+            )
+        self.background_data = clips
+        self._background_all = np.concatenate(clips)
+        self._background_starts = np.cumsum([0] + [len(c) for c in clips[:-1]]).astype(np.int64)
+        self._background_lengths = np.array([len(c) for c in clips], dtype=np.int64)
+
+    def set_size(self, mode):
+        """Number of examples in a split (wanted words, silence and unknown)."""
+        return len(self.data_index[mode])
+
+    def labels(self, mode):
+        """The label index of every example of a split, in the order get_data serves them."""
+        return np.array([self.word_to_index[entry["label"]] for entry in self.data_index[mode]], np.int32)
+
+    def get_data(self, mode, background_frequency=0, background_volume_range=0, time_shift_samples=0):
+        """A tf.data.Dataset of (features float32[fingerprint_size], label int32) for a split.
+
+        Training examples are augmented anew at every pass: a random time shift of up to
+        time_shift_samples (zero padded), and background noise mixed in with probability
+        background_frequency at a volume drawn from [0, background_volume_range]. Silence is
+        background noise alone. Validation and testing are deterministic: the same features at
+        every call, their silence a fixed slice of noise.
+        """
+        if not isinstance(mode, self.Modes):
+            raise ValueError(f"mode must be one of {list(self.Modes)}, got {mode!r}.")
+        labels = self.labels(mode)
+        if mode != self.Modes.TRAINING:
+            if background_frequency or background_volume_range or time_shift_samples:
+                raise ValueError("Augmentation settings apply to Modes.TRAINING only.")
+            if mode not in self._features:
+                self._features[mode] = self._compute_features(self._read_audio(mode))
+            return tf.data.Dataset.from_tensor_slices((self._features[mode], labels))
+
+        audio = tf.constant(self._read_audio(mode))
+        labels = tf.constant(labels)
+        augment = self._make_augmenter(background_frequency, background_volume_range, time_shift_samples)
+        indices = tf.data.Dataset.range(len(labels)).shuffle(len(labels), reshuffle_each_iteration=True)
+        seeds = tf.data.Dataset.random(seed=RANDOM_SEED, rerandomize_each_iteration=True).batch(2)
+        dataset = tf.data.Dataset.zip(indices, seeds)
+        return dataset.map(
+            lambda index, seed: (augment(audio[index], labels[index], seed), labels[index]),
+            num_parallel_calls=tf.data.AUTOTUNE,
+            deterministic=False,
+        )
+
+    def _make_augmenter(self, background_frequency, background_volume_range, time_shift_samples):
+        """Returns a graph function (int16 clip, label, seed) -> augmented features."""
+        desired = self.model_settings["desired_samples"]
+        background_all = tf.constant(self._background_all)
+        starts = tf.constant(self._background_starts)
+        lengths = tf.constant(self._background_lengths)
+        shift = int(time_shift_samples)
+
+        def augment(clip, label, seed):
+            seeds = tf.random.experimental.stateless_split(seed, 5)
+            audio = tf.cast(clip, tf.float32) / 32768.0
+            # Time shift: pad both sides with zeros, then take a window at a random offset.
+            offset = tf.random.stateless_uniform([], seeds[0], 0, 2 * shift + 1, tf.int32)
+            audio = tf.pad(audio, [[shift, shift]])[offset : offset + desired]
+            # Background noise: a random slice of a random noise recording.
+            which = tf.random.stateless_uniform([], seeds[1], 0, len(self.background_data), tf.int32)
+            start = tf.random.stateless_uniform(
+                [], seeds[2], 0, lengths[which] - desired + 1, tf.int64
+            ) + starts[which]
+            noise = background_all[start : start + desired]
+            is_silence = tf.equal(label, SILENCE_INDEX)
+            use_noise = tf.random.stateless_uniform([], seeds[3]) < background_frequency
+            volume = tf.random.stateless_uniform([], seeds[4])
+            background_volume = tf.where(
+                is_silence, volume, tf.where(use_noise, volume * background_volume_range, 0.0)
+            )
+            foreground_volume = tf.where(is_silence, 0.0, 1.0)
+            mixed = tf.clip_by_value(foreground_volume * audio + background_volume * noise, -1.0, 1.0)
+            return features_from_audio(mixed, self.model_settings, self.micro)
+
+        return augment
+
+    def _read_audio(self, mode):
+        """int16 audio of every example of a split, read from disk once per run.
+
+        Silence is zeros for training (noise is mixed in on the fly) and a fixed, seeded slice of
+        background noise for validation and testing.
+        """
+        if mode in self._audio:
+            return self._audio[mode]
+        desired = self.model_settings["desired_samples"]
+        entries = self.data_index[mode]
+        word_rows = [i for i, entry in enumerate(entries) if entry["file"] is not None]
+        audio = np.zeros((len(entries), desired), dtype=np.int16)
+        audio[word_rows] = _read_clips(
+            [entries[i]["file"] for i in word_rows], self.model_settings["sample_rate"], desired
+        )
+        if mode != self.Modes.TRAINING:
+            rng = np.random.default_rng([RANDOM_SEED, list(self.Modes).index(mode)])
+            for i, entry in enumerate(entries):
+                if entry["file"] is None:
+                    clip = self.background_data[rng.integers(len(self.background_data))]
+                    start = rng.integers(len(clip) - desired + 1)
+                    noise = clip[start : start + desired] * rng.uniform(0, 1)
+                    audio[i] = np.clip(np.round(noise * 32768.0), -32768, 32767).astype(np.int16)
+        self._audio[mode] = audio
+        return audio
+
+    def _compute_features(self, audio):
+        """Features of a whole split, computed in parallel in the tf.data graph."""
+        dataset = tf.data.Dataset.from_tensor_slices(audio).map(
+            lambda clip: features_from_audio(tf.cast(clip, tf.float32) / 32768.0, self.model_settings, self.micro),
+            num_parallel_calls=tf.data.AUTOTUNE,
+        )
+        features = np.zeros((len(audio), self.model_settings["fingerprint_size"]), dtype=np.float32)
+        row = 0
+        for batch in dataset.batch(256):
+            features[row : row + len(batch)] = batch.numpy()
+            row += len(batch)
+        return features
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description="MicroKWS data tools.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    synth = commands.add_parser("synth", help="write the synthetic Speech-Commands-style dataset")
+    synth.add_argument("data_dir")
+    synth.add_argument("--seed", type=int, default=0)
+    synth.add_argument("--speakers", type=int, default=None, help="number of synthetic speakers")
+    args = parser.parse_args(argv)
+    if args.command == "synth":
+        options = {} if args.speakers is None else {"speakers": args.speakers}
+        path = make_synthetic_dataset(args.data_dir, seed=args.seed, **options)
+        print(f"Synthetic dataset ready in {path}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,318 @@
+"""A synthetic Speech-Commands-style dataset, spoken by eSpeak NG, for working offline.
+
+The real dataset is a 2.3 GB download. This module writes a small set of the same layout
+(`<word>/<speaker>_nohash_<n>.wav`, 16 kHz mono 16-bit, one second, plus `_background_noise_/`)
+in under a minute, so the whole lab runs on a machine without network access.
+
+A "speaker" is a fixed eSpeak voice configuration (language voice, variant, base pitch, pitch range,
+speaking rate and vocal-tract length); every utterance varies these a little and is placed at a
+random onset, in a randomly drawn room, through a randomly drawn microphone, at a random level.
+Speaker ids are hashed by `data.which_set` like real speakers, so the splits stay speaker-disjoint.
+
+What it is good for: running and testing the whole flow, and learning the keyword task well enough
+to see the effects of model size and quantization. What it is not: a replacement for real voices;
+a model trained on it recognizes real people worse than one trained on real recordings.
+"""
+
+import ctypes
+import hashlib
+import json
+import multiprocessing
+import os
+import re
+import shutil
+import tempfile
+import wave
+from pathlib import Path
+
+import numpy as np
+import scipy.signal
+
+# The 35 words of Speech Commands v0.02: the 20 core words are recorded more often, as in the real set.
+CORE_WORDS = [
+    "yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go",
+    "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine",
+]
+AUXILIARY_WORDS = [
+    "bed", "bird", "cat", "dog", "happy", "house", "marvin", "sheila", "tree", "wow",
+    "backward", "forward", "follow", "learn", "visual",
+]
+WORDS = CORE_WORDS + AUXILIARY_WORDS
+
+SAMPLE_RATE = 16000
+CLIP_SAMPLES = SAMPLE_RATE  # one second
+DEFAULT_SPEAKERS = 120
+CORE_REPETITIONS = 2  # utterances of each core word per speaker
+NOISE_SECONDS = 60  # length of each background noise file
+MARKER_NAME = ".microkws-synthetic.json"
+VALIDATION_PERCENTAGE = 10
+TESTING_PERCENTAGE = 10
+
+# eSpeak NG's English voices and the voice variants (timbres) its data ships.
+ENGLISH_VOICES = ["en", "en-us", "en-gb-x-rp", "en-gb-scotland", "en-029", "en-gb-x-gbclan",
+                  "en-gb-x-gbcwmd", "en-us-nyc"]
+VARIANTS = [
+    "m1", "m2", "m3", "m4", "m5", "m6", "m7", "f1", "f2", "f3", "f4", "f5",
+    "klatt", "klatt2", "klatt3", "klatt4", "klatt6", "Alex", "Andy", "Annie", "Denis", "Gene",
+    "Jacky", "Lee", "Michael", "Mike", "Tweaky", "adam", "anika", "aunty", "belinda",
+    "benjamin", "boris", "caleb", "david", "edward", "iven", "iven2", "iven3", "john",
+    "kaukovalta", "linda", "max", "michel", "norbert", "pablo", "paul", "pedro", "quincy",
+    "rob", "robert", "steph", "steph2", "steph3", "travis", "victor", "zac", "grandma",
+    "grandpa", "ed", "ian", "shelby", "m8", "Alicia", "Andrea", "Storm", "Reed", "klatt5",
+]
+
+
+# --- eSpeak NG through ctypes -------------------------------------------------------------------
+
+
+class ESpeak:
+    """eSpeak NG from the espeakng-loader wheel, in synchronous mode (audio via a callback)."""
+
+    AUDIO_OUTPUT_SYNCHRONOUS = 2
+    RATE, VOLUME, PITCH, RANGE = 1, 2, 3, 4  # espeak_PARAMETER values
+    POS_CHARACTER = 1
+    CHARS_UTF8 = 1
+
+    def __init__(self):
+        import espeakng_loader
+
+        self.lib = ctypes.CDLL(espeakng_loader.get_library_path())
+        self.sample_rate = self.lib.espeak_Initialize(
+            self.AUDIO_OUTPUT_SYNCHRONOUS, 0, espeakng_loader.get_data_path().encode(), 0
+        )
+        if self.sample_rate <= 0:
+            raise RuntimeError("eSpeak NG failed to initialize (is espeakng-loader installed?).")
+        self._chunks = []
+        callback_type = ctypes.CFUNCTYPE(
+            ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.c_void_p
+        )
+        self._callback = callback_type(self._collect)  # keep a reference: C holds the pointer
+        self.lib.espeak_SetSynthCallback(self._callback)
+
+    def _collect(self, wav, numsamples, events):
+        if numsamples > 0:
+            self._chunks.append(np.ctypeslib.as_array(wav, shape=(numsamples,)).copy())
+        return 0  # 0 = go on synthesizing
+
+    def speak(self, text, voice, rate, pitch, pitch_range, volume=100):
+        """Speaks text; returns float32 samples in [-1, 1] at self.sample_rate (22,050 Hz)."""
+        if self.lib.espeak_SetVoiceByName(voice.encode()) != 0:
+            raise ValueError(f"eSpeak NG has no voice {voice!r}.")
+        for parameter, value in ((self.RATE, rate), (self.PITCH, pitch), (self.RANGE, pitch_range),
+                                 (self.VOLUME, volume)):
+            self.lib.espeak_SetParameter(parameter, int(value), 0)
+        self._chunks = []
+        encoded = text.encode("utf-8")
+        self.lib.espeak_Synth(encoded, len(encoded) + 1, 0, self.POS_CHARACTER, 0, self.CHARS_UTF8,
+                              None, None)
+        self.lib.espeak_Synchronize()
+        if not self._chunks:
+            return np.zeros(0, dtype=np.float32)
+        return np.concatenate(self._chunks).astype(np.float32) / 32768.0
+
+
+# --- Speakers and utterances --------------------------------------------------------------------
+
+
+def _split_of(speaker_id):
+    from data import which_set  # data imports this module; import here to avoid a cycle
+
+    return which_set(f"{speaker_id}_nohash_0.wav", VALIDATION_PERCENTAGE, TESTING_PERCENTAGE)
+
+
+def speaker_ids(count, seed):
+    """`count` 8-hex speaker ids, 10 % in validation and 10 % in testing under the hash split.
+
+    The ids are hashes like the real dataset's, and the split is still decided by `which_set`;
+    the ids are only chosen so that even a small set has speakers in every split.
+    """
+    wanted = {"validation": max(1, round(count * 0.1)), "testing": max(1, round(count * 0.1))}
+    wanted["training"] = max(1, count - wanted["validation"] - wanted["testing"])
+    chosen = {split: [] for split in wanted}
+    i = 0
+    while any(len(chosen[s]) < wanted[s] for s in wanted):
+        candidate = hashlib.sha1(f"microkws-{seed}-{i}".encode()).hexdigest()[:8]
+        split = _split_of(candidate)
+        if len(chosen[split]) < wanted[split]:
+            chosen[split].append(candidate)
+        i += 1
+    return sorted(chosen["training"] + chosen["validation"] + chosen["testing"])
+
+
+def make_speaker(speaker_id, seed):
+    """A fixed voice configuration for one synthetic speaker, drawn from its id."""
+    rng = np.random.default_rng([seed, int(speaker_id, 16)])
+    return {
+        "id": speaker_id,
+        "voice": ENGLISH_VOICES[rng.integers(len(ENGLISH_VOICES))],
+        "variant": VARIANTS[rng.integers(len(VARIANTS))],
+        "pitch": int(rng.integers(20, 80)),  # eSpeak 0..99, 50 is the voice's default
+        "range": int(rng.integers(20, 90)),
+        "rate": int(rng.integers(120, 230)),  # words per minute
+        "vocal_tract": float(rng.uniform(0.88, 1.14)),  # >1: shorter tract, higher formants
+    }
+
+
+def _room_impulse_response(rng, rt60, sample_rate):
+    """A simple room: a direct path followed by exponentially decaying noise reaching -60 dB at rt60."""
+    length = int(rt60 * sample_rate)
+    t = np.arange(length) / sample_rate
+    tail = rng.standard_normal(length) * np.exp(-6.9 * t / rt60)
+    tail[: int(0.003 * sample_rate)] = 0.0  # first reflections arrive a few ms after the direct path
+    direct_to_reverberant = 10 ** (rng.uniform(-3, 12) / 20)
+    tail *= 1.0 / (direct_to_reverberant * np.sqrt(np.sum(tail**2)) + 1e-9)
+    tail[0] = 1.0
+    return tail
+
+
+def _microphone(rng, audio, sample_rate):
+    """A random microphone / channel: a high-pass, a low-pass and a mild tilt."""
+    high = scipy.signal.butter(2, rng.uniform(40, 300), "highpass", fs=sample_rate, output="sos")
+    audio = scipy.signal.sosfilt(high, audio)
+    if rng.random() < 0.7:
+        low = scipy.signal.butter(4, rng.uniform(3000, 7600), "lowpass", fs=sample_rate, output="sos")
+        audio = scipy.signal.sosfilt(low, audio)
+    return audio
+
+
+def render_utterance(espeak, speaker, word, rng):
+    """One second of `speaker` saying `word`: float32 samples at 16 kHz."""
+    voice = f"{speaker['voice']}+{speaker['variant']}"
+    speech = espeak.speak(
+        word,
+        voice,
+        rate=speaker["rate"] * rng.uniform(0.8, 1.25),
+        pitch=np.clip(speaker["pitch"] + rng.normal(0, 8), 0, 99),
+        pitch_range=np.clip(speaker["range"] + rng.normal(0, 10), 0, 99),
+    )
+    # Resample 22,050 Hz -> 16 kHz; reading it as if recorded at a slightly other rate shifts
+    # pitch and formants together, like a longer or shorter vocal tract.
+    tract = speaker["vocal_tract"] * rng.uniform(0.97, 1.03)
+    up, down = SAMPLE_RATE // 50, int(round(espeak.sample_rate / tract / 50))
+    speech = scipy.signal.resample_poly(speech, up, down)
+    # Trim eSpeak's leading and trailing silence, keep at most 0.95 s.
+    loud = np.flatnonzero(np.abs(speech) > 0.02 * (np.max(np.abs(speech)) + 1e-9))
+    if len(loud):
+        speech = speech[loud[0] : loud[-1] + 1]
+    speech = speech[: int(0.95 * CLIP_SAMPLES)]
+    if rng.random() < 0.6:
+        speech = scipy.signal.fftconvolve(speech, _room_impulse_response(rng, rng.uniform(0.1, 0.6), SAMPLE_RATE))
+        speech = speech[:CLIP_SAMPLES]
+    clip = np.zeros(CLIP_SAMPLES)
+    onset = rng.integers(0, CLIP_SAMPLES - len(speech) + 1)
+    clip[onset : onset + len(speech)] = speech
+    clip = _microphone(rng, clip, SAMPLE_RATE)
+    clip *= 10 ** (rng.uniform(-28, -3) / 20) / (np.max(np.abs(clip)) + 1e-9)
+    noise_level = np.sqrt(np.mean(clip**2)) * 10 ** (-rng.uniform(20, 50) / 20)
+    clip += rng.standard_normal(CLIP_SAMPLES) * noise_level
+    return clip.astype(np.float32)
+
+
+# --- Background noise ---------------------------------------------------------------------------
+
+
+def _coloured_noise(rng, n, exponent):
+    """Noise with power spectrum ~ 1 / f**exponent (0 white, 1 pink, 2 brown)."""
+    spectrum = np.fft.rfft(rng.standard_normal(n))
+    frequencies = np.fft.rfftfreq(n, 1 / SAMPLE_RATE)
+    frequencies[0] = frequencies[1]
+    spectrum /= frequencies ** (exponent / 2)
+    return np.fft.irfft(spectrum, n)
+
+
+def make_background_noise(seed, seconds=NOISE_SECONDS):
+    """Background noise recordings of different colours and textures: {file name: float samples}."""
+    rng = np.random.default_rng([seed, 1])
+    n = seconds * SAMPLE_RATE
+    t = np.arange(n) / SAMPLE_RATE
+    hum = sum(np.sin(2 * np.pi * 50 * k * t + rng.uniform(0, 6.3)) / k for k in range(1, 8))
+    tap_band = scipy.signal.butter(4, [900, 5000], "bandpass", fs=SAMPLE_RATE, output="sos")
+    tap = scipy.signal.sosfilt(tap_band, rng.standard_normal(n)) * (1 + 0.5 * np.sin(2 * np.pi * 0.3 * t))
+    fan_band = scipy.signal.butter(2, [80, 1200], "bandpass", fs=SAMPLE_RATE, output="sos")
+    fan = scipy.signal.sosfilt(fan_band, rng.standard_normal(n)) + 0.3 * np.sin(2 * np.pi * 120 * t)
+    noises = {
+        "white_noise.wav": rng.standard_normal(n),
+        "pink_noise.wav": _coloured_noise(rng, n, 1),
+        "brown_noise.wav": _coloured_noise(rng, n, 2),
+        "hum.wav": hum + 0.05 * rng.standard_normal(n),
+        "running_tap.wav": tap,
+        "fan.wav": fan,
+    }
+    return {name: 0.5 * x / np.max(np.abs(x)) for name, x in noises.items()}
+
+
+def write_wav(path, samples):
+    """Writes float samples in [-1, 1] as a 16 kHz mono 16-bit wav."""
+    pcm = np.clip(np.round(np.asarray(samples) * 32767.0), -32768, 32767).astype("<i2")
+    with wave.open(str(path), "wb") as wav:
+        wav.setnchannels(1)
+        wav.setsampwidth(2)
+        wav.setframerate(SAMPLE_RATE)
+        wav.writeframes(pcm.tobytes())
+
+
+# --- Writing the dataset ------------------------------------------------------------------------
+
+_worker_espeak = None
+
+
+def _speak_speaker(job):
+    """Worker: writes every utterance of one speaker into out_dir."""
+    global _worker_espeak
+    if _worker_espeak is None:
+        _worker_espeak = ESpeak()
+    out_dir, speaker, words, seed = job
+    for word in words:
+        repetitions = CORE_REPETITIONS if word in CORE_WORDS else 1
+        for n in range(repetitions):
+            word_seed = int(hashlib.sha1(word.encode()).hexdigest()[:8], 16)
+            rng = np.random.default_rng([seed, int(speaker["id"], 16), word_seed, n])
+            clip = render_utterance(_worker_espeak, speaker, word, rng)
+            write_wav(Path(out_dir) / word / f"{speaker['id']}_nohash_{n}.wav", clip)
+
+
+def make_synthetic_dataset(data_dir, seed=0, speakers=DEFAULT_SPEAKERS, words=WORDS, processes=None):
+    """Writes the synthetic dataset into data_dir (or reuses it) and returns its path.
+
+    Deterministic for given arguments. The set is built in a temporary folder beside data_dir and
+    renamed when complete, so an interrupted run never leaves a dataset that looks complete.
+    """
+    data_dir = Path(data_dir)
+    settings = {"seed": seed, "speakers": speakers, "words": list(words), "version": 1}
+    marker = data_dir / MARKER_NAME
+    if marker.exists():
+        if json.loads(marker.read_text()) == settings:
+            return data_dir
+        raise ValueError(
+            f"{data_dir} holds a synthetic dataset made with other settings "
+            f"({marker.read_text().strip()}). Delete it or choose another folder."
+        )
+    if data_dir.exists() and any(data_dir.iterdir()):
+        raise ValueError(f"{data_dir} exists and is not empty: choose an empty or new folder.")
+    unknown = [w for w in words if not re.fullmatch(r"[a-z]+", w)]
+    if unknown:
+        raise ValueError(f"Words must be plain lower-case English words, got {unknown}.")
+    if speakers < 3:
+        raise ValueError("A synthetic dataset needs at least 3 speakers (one for each split).")
+
+    data_dir.parent.mkdir(parents=True, exist_ok=True)
+    building = Path(tempfile.mkdtemp(prefix=f".{data_dir.name}-building-", dir=data_dir.parent))
+    try:
+        for word in words:
+            (building / word).mkdir()
+        jobs = [(str(building), make_speaker(sid, seed), list(words), seed) for sid in speaker_ids(speakers, seed)]
+        processes = processes or min(len(jobs), os.cpu_count() or 1)
+        with multiprocessing.get_context("spawn").Pool(processes) as pool:
+            for _ in pool.imap_unordered(_speak_speaker, jobs):
+                pass
+        (building / "_background_noise_").mkdir()
+        for name, noise in make_background_noise(seed).items():
+            write_wav(building / "_background_noise_" / name, noise)
+        (building / MARKER_NAME).write_text(json.dumps(settings))
+        if data_dir.exists():
+            data_dir.rmdir()
+        os.replace(building, data_dir)
+    except BaseException:
+        shutil.rmtree(building, ignore_errors=True)
+        raise
+    return data_dir

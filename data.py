@@ -46,6 +46,7 @@ UNKNOWN_WORD_LABEL = "_unknown_"
 UNKNOWN_WORD_INDEX = 1
 BACKGROUND_NOISE_DIR_NAME = "_background_noise_"
 RANDOM_SEED = 59185
+AUGMENT_BATCH = 64  # clips augmented together in one vectorized step
 
 # The firmware (TFLite-Micro's micro_speech feature provider) turns the frontend's 16-bit output v
 # into int8 with integer arithmetic: (v * 256 + 333) // 666 - 128. One float feature is v / 25.6.
@@ -129,23 +130,21 @@ def _read_clips(paths, sample_rate, desired_samples):
 
 
 def features_from_audio(audio, model_settings, micro=True):
-    """TensorFlow graph: float audio in [-1, 1] (desired_samples,) -> flat float32 features.
+    """TensorFlow graph: int16 audio (desired_samples,) -> flat float32 features.
 
-    micro=True: TFLite-Micro's micro frontend on the int16 samples, scaled by 10/256 (values in
-    about 0..26), exactly what the firmware computes.
-    micro=False: MFCCs with tf.signal: magnitude STFT over the same windows (Hann, FFT of the
-    next power of two), 40 mel bands from 20 Hz to 4 kHz, log, DCT, first dct_coefficient_count.
+    micro=True: TFLite-Micro's micro frontend on the samples, scaled by 10/256 (values in about
+    0..26): exactly what the firmware computes from the same microphone samples.
+    micro=False: MFCCs with tf.signal: magnitude STFT over the same windows (Hann, FFT of the next
+    power of two), 40 mel bands from 20 Hz to 4 kHz, log, DCT, first dct_coefficient_count.
     """
     audio = tf.reshape(audio, [model_settings["desired_samples"]])  # static shape for the ops below
     if micro:
-        int16_audio = tf.cast(tf.clip_by_value(tf.round(audio * 32768.0), -32768.0, 32767.0), tf.int16)
-        window_size_ms = model_settings["window_size_samples"] * 1000 // model_settings["sample_rate"]
-        window_step_ms = model_settings["window_stride_samples"] * 1000 // model_settings["sample_rate"]
+        rate = model_settings["sample_rate"]
         frontend = audio_microfrontend_op.audio_microfrontend(
-            int16_audio,
-            sample_rate=model_settings["sample_rate"],
-            window_size=window_size_ms,
-            window_step=window_step_ms,
+            tf.cast(audio, tf.int16),
+            sample_rate=rate,
+            window_size=model_settings["window_size_samples"] * 1000 // rate,
+            window_step=model_settings["window_stride_samples"] * 1000 // rate,
             num_channels=model_settings["dct_coefficient_count"],
             out_scale=1,
             out_type=tf.float32,
@@ -153,7 +152,7 @@ def features_from_audio(audio, model_settings, micro=True):
         features = frontend * FRONTEND_OUTPUT_SCALE
     else:
         stft = tf.signal.stft(
-            audio,
+            tf.cast(audio, tf.float32) / 32768.0,
             frame_length=model_settings["window_size_samples"],
             frame_step=model_settings["window_stride_samples"],
         )
@@ -171,6 +170,11 @@ def features_from_audio(audio, model_settings, micro=True):
     return tf.reshape(features, [model_settings["fingerprint_size"]])
 
 
+def to_int16(samples):
+    """Float samples in [-1, 1] -> int16, as a 16-bit microphone would deliver them."""
+    return np.clip(np.round(np.asarray(samples, np.float64) * 32768.0), -32768, 32767).astype(np.int16)
+
+
 def compute_features(samples, model_settings, micro=True):
     """Features of one clip, through the same code as `AudioProcessor.get_data`.
 
@@ -186,12 +190,10 @@ def compute_features(samples, model_settings, micro=True):
     samples = np.asarray(samples)
     if samples.ndim != 1:
         raise ValueError(f"compute_features takes 1-D samples, got shape {samples.shape}.")
-    if samples.dtype == np.int16:
-        audio = samples.astype(np.float32) / 32768.0
-    else:
-        audio = samples.astype(np.float32)
-    audio = fit_to_length(audio, model_settings["desired_samples"])
-    features = features_from_audio(tf.constant(audio), model_settings, micro)
+    if samples.dtype != np.int16:
+        samples = to_int16(samples)
+    samples = fit_to_length(samples, model_settings["desired_samples"])
+    features = features_from_audio(tf.constant(samples), model_settings, micro)
     return features.numpy().reshape(
         model_settings["spectrogram_length"], model_settings["dct_coefficient_count"]
     )
@@ -271,15 +273,22 @@ def _download(data_url, directory):
     return part_path
 
 
+def _refuse_outside_members(member, destination):
+    """tarfile filter: the standard "data" filter, and absolute names refused rather than stripped."""
+    if member.name.startswith(("/", "\\")) or os.path.isabs(member.name):
+        raise tarfile.AbsolutePathError(member)
+    return tarfile.data_filter(member, destination)
+
+
 def _extract(archive, data_dir):
     """Extracts a .tar.gz into a temporary sibling folder, then renames it to data_dir."""
     data_dir = Path(data_dir)
     partial = Path(tempfile.mkdtemp(prefix=f".{data_dir.name}-extracting-", dir=data_dir.parent))
     try:
         with tarfile.open(archive, "r:gz") as tar:
-            tar.extractall(partial, filter="data")
+            tar.extractall(partial, filter=_refuse_outside_members)
         if not has_dataset(partial):
-            raise RuntimeError(f"The archive holds no <word>/*.wav clips.")
+            raise RuntimeError("The archive holds no <word>/*.wav clips.")
         if data_dir.exists():
             data_dir.rmdir()  # empty, checked by the caller
         os.replace(partial, data_dir)
@@ -428,49 +437,70 @@ class AudioProcessor:
                 self._features[mode] = self._compute_features(self._read_audio(mode))
             return tf.data.Dataset.from_tensor_slices((self._features[mode], labels))
 
-        audio = tf.constant(self._read_audio(mode))
+        shift = int(time_shift_samples)
+        # Zero padding for the time shift is added once here, not for every example.
+        audio = tf.constant(np.pad(self._read_audio(mode), [(0, 0), (shift, shift)]))
         labels = tf.constant(labels)
-        augment = self._make_augmenter(background_frequency, background_volume_range, time_shift_samples)
+        draw = self._make_augmentation_draw(background_frequency, background_volume_range, time_shift_samples)
+        mix = self._make_mixer()
         indices = tf.data.Dataset.range(len(labels)).shuffle(len(labels), reshuffle_each_iteration=True)
         seeds = tf.data.Dataset.random(seed=RANDOM_SEED, rerandomize_each_iteration=True).batch(2)
-        dataset = tf.data.Dataset.zip(indices, seeds)
-        return dataset.map(
-            lambda index, seed: (augment(audio[index], labels[index], seed), labels[index]),
+        # Random choices are drawn for AUGMENT_BATCH clips at once (vectorized); then each clip is
+        # shifted, mixed and turned into features on its own, in parallel.
+        dataset = tf.data.Dataset.zip(indices.batch(AUGMENT_BATCH), seeds)
+        dataset = dataset.map(lambda index, seed: (index, draw(tf.gather(labels, index), seed)))
+        return dataset.unbatch().map(
+            lambda index, choice: (
+                features_from_audio(mix(audio[index], choice), self.model_settings, self.micro),
+                labels[index],
+            ),
             num_parallel_calls=tf.data.AUTOTUNE,
             deterministic=False,
         )
 
-    def _make_augmenter(self, background_frequency, background_volume_range, time_shift_samples):
-        """Returns a graph function (int16 clip, label, seed) -> augmented features."""
+    def _make_augmentation_draw(self, background_frequency, background_volume_range, time_shift_samples):
+        """Graph function (labels [n], seed) -> the random augmentation choices of n clips.
+
+        Returns a dict of [n] tensors: shift offset, background start sample and background volume. Silence is noise alone at a volume in [0, 1]; words get noise with
+        probability background_frequency at a volume in [0, background_volume_range].
+        """
         desired = self.model_settings["desired_samples"]
-        background_all = tf.constant(self._background_all)
         starts = tf.constant(self._background_starts)
         lengths = tf.constant(self._background_lengths)
         shift = int(time_shift_samples)
 
-        def augment(clip, label, seed):
+        def draw(labels, seed):
+            n = tf.shape(labels)[0]
             seeds = tf.random.experimental.stateless_split(seed, 5)
-            audio = tf.cast(clip, tf.float32) / 32768.0
-            # Time shift: pad both sides with zeros, then take a window at a random offset.
-            offset = tf.random.stateless_uniform([], seeds[0], 0, 2 * shift + 1, tf.int32)
-            audio = tf.pad(audio, [[shift, shift]])[offset : offset + desired]
-            # Background noise: a random slice of a random noise recording.
-            which = tf.random.stateless_uniform([], seeds[1], 0, len(self.background_data), tf.int32)
-            start = tf.random.stateless_uniform(
-                [], seeds[2], 0, lengths[which] - desired + 1, tf.int64
-            ) + starts[which]
-            noise = background_all[start : start + desired]
-            is_silence = tf.equal(label, SILENCE_INDEX)
-            use_noise = tf.random.stateless_uniform([], seeds[3]) < background_frequency
-            volume = tf.random.stateless_uniform([], seeds[4])
-            background_volume = tf.where(
-                is_silence, volume, tf.where(use_noise, volume * background_volume_range, 0.0)
-            )
-            foreground_volume = tf.where(is_silence, 0.0, 1.0)
-            mixed = tf.clip_by_value(foreground_volume * audio + background_volume * noise, -1.0, 1.0)
-            return features_from_audio(mixed, self.model_settings, self.micro)
+            which = tf.random.stateless_uniform([n], seeds[1], 0, len(self.background_data), tf.int32)
+            room = tf.cast(tf.gather(lengths, which) - desired + 1, tf.float32)
+            is_silence = tf.equal(labels, SILENCE_INDEX)
+            use_noise = tf.random.stateless_uniform([n], seeds[3]) < background_frequency
+            volume = tf.random.stateless_uniform([n], seeds[4])
+            return {
+                "offset": tf.random.stateless_uniform([n], seeds[0], 0, 2 * shift + 1, tf.int64),
+                "noise_start": tf.cast(tf.random.stateless_uniform([n], seeds[2]) * room, tf.int64)
+                + tf.gather(starts, which),
+                "background_volume": tf.where(
+                    is_silence, volume, tf.where(use_noise, volume * background_volume_range, 0.0)
+                ),
+            }
 
-        return augment
+        return draw
+
+    def _make_mixer(self):
+        """Graph function (zero-padded int16 clip, choices of one clip) -> shifted, mixed int16 clip."""
+        desired = self.model_settings["desired_samples"]
+        background_all = tf.constant(self._background_all * 32768.0)  # in int16 units
+
+        def mix(padded_clip, choice):
+            # Silence clips are all zeros in training, so the clip needs no volume of its own.
+            audio = tf.cast(padded_clip[choice["offset"] : choice["offset"] + desired], tf.float32)
+            noise = background_all[choice["noise_start"] : choice["noise_start"] + desired]
+            mixed = audio + choice["background_volume"] * noise
+            return tf.cast(tf.clip_by_value(mixed, -32768.0, 32767.0), tf.int16)
+
+        return mix
 
     def _read_audio(self, mode):
         """int16 audio of every example of a split, read from disk once per run.
@@ -493,15 +523,14 @@ class AudioProcessor:
                 if entry["file"] is None:
                     clip = self.background_data[rng.integers(len(self.background_data))]
                     start = rng.integers(len(clip) - desired + 1)
-                    noise = clip[start : start + desired] * rng.uniform(0, 1)
-                    audio[i] = np.clip(np.round(noise * 32768.0), -32768, 32767).astype(np.int16)
+                    audio[i] = to_int16(clip[start : start + desired] * rng.uniform(0, 1))
         self._audio[mode] = audio
         return audio
 
     def _compute_features(self, audio):
         """Features of a whole split, computed in parallel in the tf.data graph."""
         dataset = tf.data.Dataset.from_tensor_slices(audio).map(
-            lambda clip: features_from_audio(tf.cast(clip, tf.float32) / 32768.0, self.model_settings, self.micro),
+            lambda clip: features_from_audio(clip, self.model_settings, self.micro),
             num_parallel_calls=tf.data.AUTOTUNE,
         )
         features = np.zeros((len(audio), self.model_settings["fingerprint_size"]), dtype=np.float32)

@@ -1,0 +1,156 @@
+"""Downloading and extracting the dataset, against an HTTP server on 127.0.0.1."""
+
+import http.server
+import io
+import tarfile
+import threading
+import wave
+
+import numpy as np
+import pytest
+
+import data
+
+
+def _wav_bytes(seconds=1.0):
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as wav:
+        wav.setnchannels(1)
+        wav.setsampwidth(2)
+        wav.setframerate(16000)
+        wav.writeframes(np.zeros(int(16000 * seconds), "<i2").tobytes())
+    return buffer.getvalue()
+
+
+def _archive(extra_members=()):
+    """A small .tar.gz in the Speech Commands layout, plus any extra (name, TarInfo-type) members."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        for name in ("yes/a69b9b3e_nohash_0.wav", "no/a69b9b3e_nohash_0.wav",
+                     "_background_noise_/white_noise.wav"):
+            payload = _wav_bytes(2.0 if "noise" in name else 1.0)
+            info = tarfile.TarInfo(name)
+            info.size = len(payload)
+            tar.addfile(info, io.BytesIO(payload))
+        for info in extra_members:
+            tar.addfile(info, io.BytesIO(b"x" * info.size) if info.isfile() else None)
+    return buffer.getvalue()
+
+
+class _Server:
+    """Serves `files` (path -> bytes) on 127.0.0.1; `cut` sends only that many bytes of a file."""
+
+    def __init__(self, files, cut=None):
+        self.files, self.cut, self.requests = files, cut, 0
+        server = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                server.requests += 1
+                body = server.files.get(self.path)
+                if body is None:
+                    self.send_error(404)
+                    return
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body[: server.cut] if server.cut else body)
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def serve():
+    servers = []
+
+    def start(files, cut=None):
+        servers.append(_Server(files, cut))
+        return servers[-1]
+
+    yield start
+    for server in servers:
+        server.close()
+
+
+def _leftovers(directory):
+    return sorted(p.name for p in directory.iterdir())
+
+
+def test_download_extracts_the_archive_into_data_dir(serve, tmp_path):
+    server = serve({"/speech.tar.gz": _archive()})
+    data.maybe_download_and_extract(server.url + "/speech.tar.gz", tmp_path / "speech")
+    assert (tmp_path / "speech" / "yes" / "a69b9b3e_nohash_0.wav").is_file()
+    assert _leftovers(tmp_path) == ["speech"]  # no temporary file or folder left
+
+
+def test_data_already_there_is_not_downloaded_again(serve, tmp_path):
+    server = serve({"/speech.tar.gz": _archive()})
+    data.maybe_download_and_extract(server.url + "/speech.tar.gz", tmp_path / "speech")
+    data.maybe_download_and_extract(server.url + "/speech.tar.gz", tmp_path / "speech")
+    assert server.requests == 1
+
+
+def test_an_empty_data_dir_is_filled(serve, tmp_path):
+    (tmp_path / "speech").mkdir()
+    server = serve({"/speech.tar.gz": _archive()})
+    data.maybe_download_and_extract(server.url + "/speech.tar.gz", tmp_path / "speech")
+    assert data.has_dataset(tmp_path / "speech")
+
+
+@pytest.mark.parametrize("hostile_name", ["../escape.wav", "/tmp/absolute-microkws.wav"])
+def test_a_member_outside_data_dir_is_refused_and_nothing_is_left(serve, tmp_path, hostile_name):
+    hostile = tarfile.TarInfo(hostile_name)
+    hostile.size = 4
+    server = serve({"/speech.tar.gz": _archive([hostile])})
+    with pytest.raises(RuntimeError, match="Refused to extract"):
+        data.maybe_download_and_extract(server.url + "/speech.tar.gz", tmp_path / "speech")
+    assert _leftovers(tmp_path) == []
+
+
+def test_a_link_pointing_outside_data_dir_is_refused(serve, tmp_path):
+    link = tarfile.TarInfo("yes/link.wav")
+    link.type, link.linkname = tarfile.SYMTYPE, "../../../etc/passwd"
+    server = serve({"/speech.tar.gz": _archive([link])})
+    with pytest.raises(RuntimeError, match="Refused to extract"):
+        data.maybe_download_and_extract(server.url + "/speech.tar.gz", tmp_path / "speech")
+    assert _leftovers(tmp_path) == []
+
+
+def test_an_interrupted_download_leaves_nothing_that_looks_complete(serve, tmp_path):
+    archive = _archive()
+    server = serve({"/speech.tar.gz": archive}, cut=len(archive) // 2)
+    with pytest.raises(RuntimeError, match="stopped after|truncated"):
+        data.maybe_download_and_extract(server.url + "/speech.tar.gz", tmp_path / "speech")
+    assert _leftovers(tmp_path) == []
+
+
+def test_a_truncated_archive_is_reported_and_leaves_nothing(serve, tmp_path):
+    archive = _archive()
+    server = serve({"/speech.tar.gz": archive[: len(archive) // 2]})  # served whole, but cut short
+    with pytest.raises(RuntimeError, match="truncated or corrupt"):
+        data.maybe_download_and_extract(server.url + "/speech.tar.gz", tmp_path / "speech")
+    assert _leftovers(tmp_path) == []
+
+
+def test_offline_the_error_names_speech_commands_dir_and_the_synthetic_set(tmp_path):
+    closed_port_url = "http://127.0.0.1:9/speech_commands_v0.02.tar.gz"
+    with pytest.raises(RuntimeError, match="SPEECH_COMMANDS_DIR.*synthetic"):
+        data.maybe_download_and_extract(closed_port_url, tmp_path / "speech")
+    assert _leftovers(tmp_path) == []
+
+
+def test_a_folder_with_other_content_is_not_overwritten(tmp_path):
+    (tmp_path / "speech").mkdir()
+    (tmp_path / "speech" / "notes.txt").write_text("mine")
+    with pytest.raises(RuntimeError, match="not empty"):
+        data.maybe_download_and_extract("http://127.0.0.1:9/x.tar.gz", tmp_path / "speech")
+    assert (tmp_path / "speech" / "notes.txt").read_text() == "mine"

@@ -1,0 +1,115 @@
+"""The synthetic Speech-Commands-style dataset: layout, format, determinism, safety."""
+
+import json
+import wave
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import data
+import synthetic
+
+from conftest import SMALL_WORDS
+
+
+def test_make_synthetic_dataset_is_importable_from_data():
+    assert data.make_synthetic_dataset is synthetic.make_synthetic_dataset
+
+
+def test_layout_is_the_speech_commands_layout(small_dataset):
+    folders = sorted(p.name for p in small_dataset.iterdir() if p.is_dir())
+    assert folders == sorted(SMALL_WORDS + ["_background_noise_"])
+    for wav_path in (small_dataset / "yes").iterdir():
+        assert wav_path.suffix == ".wav"
+        assert len(wav_path.stem.split("_nohash_")[0]) == 8
+
+
+def test_clips_are_one_second_16khz_mono_16bit(small_dataset):
+    for wav_path in sorted((small_dataset / "no").iterdir())[:10]:
+        with wave.open(str(wav_path)) as wav:
+            assert (wav.getnchannels(), wav.getsampwidth(), wav.getframerate(), wav.getnframes()) == (1, 2, 16000, 16000)
+
+
+def test_clips_hold_speech_not_silence(small_dataset):
+    for wav_path in sorted((small_dataset / "yes").iterdir())[:10]:
+        samples = data.read_wav(wav_path, 16000).astype(np.float64)
+        assert np.abs(samples).max() > 500, wav_path
+
+
+def test_background_noise_is_minutes_of_several_kinds(small_dataset):
+    noise_files = sorted((small_dataset / "_background_noise_").iterdir())
+    assert len(noise_files) >= 5
+    seconds = sum(len(data.read_wav(p, 16000)) for p in noise_files) / 16000
+    assert seconds >= 180
+
+
+def test_every_split_has_speakers_and_no_speaker_is_in_two(small_dataset):
+    splits = {}
+    for wav_path in small_dataset.glob("*/*_nohash_*.wav"):
+        speaker = wav_path.name.split("_nohash_")[0]
+        splits.setdefault(speaker, set()).add(data.which_set(wav_path.name, 10, 10))
+    assert all(len(s) == 1 for s in splits.values())
+    assert {next(iter(s)) for s in splits.values()} == {"training", "validation", "testing"}
+
+
+def test_the_same_seed_gives_the_same_files(tmp_path):
+    first = synthetic.make_synthetic_dataset(tmp_path / "a", seed=3, speakers=3, words=["yes"])
+    second = synthetic.make_synthetic_dataset(tmp_path / "b", seed=3, speakers=3, words=["yes"])
+    names = sorted(p.relative_to(first) for p in first.rglob("*.wav"))
+    assert names == sorted(p.relative_to(second) for p in second.rglob("*.wav"))
+    for name in names:
+        assert (first / name).read_bytes() == (second / name).read_bytes(), name
+
+
+def test_another_seed_gives_other_speakers(tmp_path):
+    first = synthetic.make_synthetic_dataset(tmp_path / "a", seed=3, speakers=3, words=["yes"])
+    second = synthetic.make_synthetic_dataset(tmp_path / "b", seed=4, speakers=3, words=["yes"])
+    assert {p.name for p in (first / "yes").iterdir()} != {p.name for p in (second / "yes").iterdir()}
+
+
+def test_a_second_call_reuses_the_dataset(small_dataset):
+    before = {p: p.stat().st_mtime_ns for p in small_dataset.rglob("*.wav")}
+    synthetic.make_synthetic_dataset(small_dataset, seed=0, speakers=20, words=SMALL_WORDS)
+    assert before == {p: p.stat().st_mtime_ns for p in small_dataset.rglob("*.wav")}
+
+
+def test_a_dataset_made_with_other_settings_is_not_mistaken_for_this_one(small_dataset):
+    with pytest.raises(ValueError, match="other settings"):
+        synthetic.make_synthetic_dataset(small_dataset, seed=1, speakers=20, words=SMALL_WORDS)
+
+
+def test_an_interrupted_generation_leaves_nothing_behind(tmp_path, monkeypatch):
+    def fail(seed, seconds=60):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(synthetic, "make_background_noise", fail)
+    with pytest.raises(KeyboardInterrupt):
+        synthetic.make_synthetic_dataset(tmp_path / "speech", seed=0, speakers=3, words=["yes"])
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_non_empty_folder_is_refused(tmp_path):
+    (tmp_path / "notes.txt").write_text("mine")
+    with pytest.raises(ValueError, match="not empty"):
+        synthetic.make_synthetic_dataset(tmp_path, speakers=3, words=["yes"])
+
+
+def test_the_default_words_are_the_35_of_speech_commands_v2():
+    assert len(synthetic.WORDS) == 35 and len(set(synthetic.WORDS)) == 35
+    assert {"yes", "no", "marvin", "sheila", "visual", "backward"} <= set(synthetic.WORDS)
+
+
+def test_every_voice_and_variant_exists_in_espeak_data():
+    import espeakng_loader
+
+    data_path = Path(espeakng_loader.get_data_path())
+    languages = {p.name.lower() for p in (data_path / "lang").rglob("*") if p.is_file()}
+    assert {v.lower() for v in synthetic.ENGLISH_VOICES} <= languages
+    variants = {p.name for p in (data_path / "voices" / "!v").iterdir()}
+    assert set(synthetic.VARIANTS) <= variants
+
+
+def test_the_marker_records_the_settings(small_dataset):
+    settings = json.loads((small_dataset / synthetic.MARKER_NAME).read_text())
+    assert settings["speakers"] == 20 and settings["words"] == SMALL_WORDS

@@ -62,6 +62,11 @@ VARIANTS = [
 ]
 
 
+def default_dataset_dir():
+    """Where the kit keeps the default synthetic dataset: datasets/ in the kit (git ignores it)."""
+    return Path(__file__).resolve().parent / "datasets" / "synthetic_speech_commands"
+
+
 # --- eSpeak NG through ctypes -------------------------------------------------------------------
 
 

@@ -1,0 +1,146 @@
+"""Converting a trained Keras model to TFLite: float32, or int8 for the microcontroller.
+
+int8 conversion is full-integer post-training quantization: weights and activations become int8
+(biases int32), calibrated on NUM_REP_DATA_SAMPLES validation examples, with int8 input and output.
+The model is converted with a fixed batch of 1, as it runs on the board.
+
+`export_c_array` writes the .tflite as a C array for a TFLite-Micro firmware.
+"""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+
+import data
+import models
+import train
+from files import write_atomically
+
+NUM_REP_DATA_SAMPLES = 100  # validation examples used to calibrate the int8 ranges
+
+
+def convert(model, audio_processor, checkpoint, quantize, inference_type, tflite_path,
+            pin_input_quantization=False):
+    """Loads a checkpoint into model, converts it and writes tflite_path.
+
+    Args:
+        model: The Keras model (its architecture must match the checkpoint).
+        audio_processor: Source of the representative (validation) examples.
+        checkpoint: A .weights.h5 file to load first, or None to convert the weights as they are.
+        quantize: False for a float32 model, True for int8 post-training quantization.
+        inference_type: "fp32" or "int8": the type of the model's input and output tensors.
+        tflite_path: Where to write the model; the folder is created.
+        pin_input_quantization: int8 only: fix the input quantization to the firmware's feature
+            mapping (scale 666 / (25.6 * 256), zero point -128, see data.quantize_features), so
+            features computed on the board feed the model unchanged.
+
+    Returns:
+        The path written. For int8 models a `<model>.json` beside it records the input and
+        output scale and zero point.
+    """
+    if inference_type not in ("fp32", "int8"):
+        raise ValueError(f"inference_type must be 'fp32' or 'int8', got {inference_type!r}.")
+    if inference_type == "int8" and not quantize:
+        raise ValueError("An int8 input/output needs quantize=True.")
+    if pin_input_quantization and inference_type != "int8":
+        raise ValueError("pin_input_quantization applies to int8 models only.")
+    if checkpoint:
+        train.load_checkpoint(model, checkpoint)
+
+    converter = tf.lite.TFLiteConverter.from_keras_model(models.with_batch_size(model, 1))
+    if quantize:
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.representative_dataset = _representative_dataset(audio_processor, pin_input_quantization)
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        if inference_type == "int8":
+            converter.inference_input_type = tf.int8
+            converter.inference_output_type = tf.int8
+    tflite_model = converter.convert()
+
+    tflite_path = Path(tflite_path)
+    if inference_type == "int8":
+        quantization = model_quantization(tflite_model)
+        if pin_input_quantization and not _is_firmware_mapping(quantization["input"]):
+            raise RuntimeError(
+                f"The converter chose input quantization {quantization['input']} instead of the "
+                "firmware mapping; the model was not written."
+            )
+        write_atomically(tflite_path, tflite_model)
+        write_atomically(tflite_path.with_suffix(".json"), json.dumps(quantization, indent=2) + "\n")
+        print(f"Input quantization: scale {quantization['input']['scale']:.6f}, zero point "
+              f"{quantization['input']['zero_point']} (firmware features: scale "
+              f"{data.INT8_FEATURE_SCALE:.6f}, zero point {data.INT8_FEATURE_ZERO_POINT})")
+    else:
+        write_atomically(tflite_path, tflite_model)
+    print(f"{'Quantized' if quantize else 'Converted'} model saved to {tflite_path}.")
+    return tflite_path
+
+
+def _representative_dataset(audio_processor, pin_input_quantization):
+    """Generator of exactly NUM_REP_DATA_SAMPLES validation examples, one per batch.
+
+    To pin the input quantization, the examples are clipped to the firmware's int8 range
+    [0, 255 * scale] and the first one holds both ends of it, so the calibrated input range is
+    exactly the firmware's.
+    """
+    features = np.stack([x.numpy() for x, _ in audio_processor.get_data(audio_processor.Modes.VALIDATION).take(NUM_REP_DATA_SAMPLES)])
+    if len(features) < NUM_REP_DATA_SAMPLES:
+        features = np.resize(features, (NUM_REP_DATA_SAMPLES, features.shape[1]))
+    if pin_input_quantization:
+        high = 255 * data.INT8_FEATURE_SCALE
+        features = np.clip(features, 0.0, high)
+        features[0, 0], features[0, -1] = 0.0, high
+
+    def generate():
+        for example in features:
+            yield [example[np.newaxis, :].astype(np.float32)]
+
+    return generate
+
+
+def model_quantization(tflite_model):
+    """{"input": {...}, "output": {...}} scale and zero point of a model's input and output."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_content=bytes(tflite_model))
+    result = {}
+    for key, details in (("input", interpreter.get_input_details()[0]),
+                         ("output", interpreter.get_output_details()[0])):
+        scale, zero_point = details["quantization"]
+        result[key] = {"scale": float(scale), "zero_point": int(zero_point), "dtype": details["dtype"].__name__}
+    return result
+
+
+def _is_firmware_mapping(quantization):
+    return (abs(quantization["scale"] - data.INT8_FEATURE_SCALE) < 1e-6 * data.INT8_FEATURE_SCALE
+            and quantization["zero_point"] == data.INT8_FEATURE_ZERO_POINT)
+
+
+def export_c_array(tflite_path, out_dir, variable_name="g_model"):
+    """Writes model_data.cc / model_data.h: the model as an aligned const unsigned char array.
+
+    What `xxd -i` gives, but 16-byte aligned (TFLite-Micro reads the flatbuffer in place) and with
+    a declared length. Returns (cc_path, h_path).
+    """
+    model_bytes = Path(tflite_path).read_bytes()
+    out_dir = Path(out_dir)
+    header = (
+        f"// The model {Path(tflite_path).name} as a C array, written by MicroKWS convert.py.\n"
+        "#ifndef MODEL_DATA_H_\n#define MODEL_DATA_H_\n\n"
+        f"extern const unsigned char {variable_name}[];\n"
+        f"extern const unsigned int {variable_name}_len;\n\n"
+        "#endif  // MODEL_DATA_H_\n"
+    )
+    rows = [", ".join(f"0x{b:02x}" for b in model_bytes[i:i + 12]) for i in range(0, len(model_bytes), 12)]
+    source = (
+        f"// The model {Path(tflite_path).name} as a C array, written by MicroKWS convert.py.\n"
+        '#include "model_data.h"\n\n'
+        f"alignas(16) const unsigned char {variable_name}[] = {{\n  " + ",\n  ".join(rows) + "\n};\n"
+        f"const unsigned int {variable_name}_len = {len(model_bytes)};\n"
+    )
+    cc_path, h_path = out_dir / "model_data.cc", out_dir / "model_data.h"
+    write_atomically(h_path, header)
+    write_atomically(cc_path, source)
+    return cc_path, h_path

@@ -1,0 +1,127 @@
+"""Testing a converted .tflite model, on LiteRT or on TFLite-Micro's own kernels.
+
+`tflite_test` runs a model over a split of the dataset, as the lab's notebook does; runtime="tflm"
+uses the TFLite-Micro interpreter, i.e. the kernels the microcontroller runs. int8 inputs are
+quantized, and int8 outputs read, with the model's own scale and zero point.
+
+(A kit helper, not a pytest file: the tests live in tests/.)
+"""
+
+from pathlib import Path
+
+import numpy as np
+
+from test import get_accuracy, get_confusion_matrix
+
+RUNTIMES = ("litert", "tflm")
+MODES = {"train": "TRAINING", "training": "TRAINING", "validation": "VALIDATION",
+         "test": "TESTING", "testing": "TESTING"}
+
+
+def read_tflite(tflite_path):
+    """The bytes of a .tflite file; a clear error for a missing file or one that is not TFLite."""
+    path = Path(tflite_path)
+    if not path.is_file():
+        raise FileNotFoundError(f"No model file {path}. Convert the model first (convert.convert).")
+    content = path.read_bytes()
+    if len(content) < 8 or content[4:8] != b"TFL3":
+        raise ValueError(f"{path} is not a TFLite model (no TFL3 flatbuffer identifier).")
+    return content
+
+
+class TFLiteModel:
+    """A .tflite model ready to classify flat feature vectors, one at a time (batch 1)."""
+
+    def __init__(self, tflite_path, runtime="litert"):
+        from ai_edge_litert.interpreter import Interpreter
+
+        if runtime not in RUNTIMES:
+            raise ValueError(f"runtime must be one of {RUNTIMES}, got {runtime!r}.")
+        content = read_tflite(tflite_path)
+        self.path, self.runtime = Path(tflite_path), runtime
+        litert = Interpreter(model_content=content)
+        litert.allocate_tensors()
+        self.input = litert.get_input_details()[0]
+        self.output = litert.get_output_details()[0]
+        if runtime == "litert":
+            self._interpreter = litert
+        else:
+            from tflite_micro.python.tflite_micro import runtime as tflm
+
+            self._interpreter = tflm.Interpreter.from_bytes(content)
+
+    @property
+    def input_size(self):
+        return int(np.prod(self.input["shape"]))
+
+    def quantize_input(self, features):
+        """Float features -> the model's input type, with its own scale and zero point."""
+        features = np.asarray(features, np.float32).reshape(self.input["shape"])
+        if self.input["dtype"] == np.float32:
+            return features
+        scale, zero_point = self.input["quantization"]
+        info = np.iinfo(self.input["dtype"])
+        return np.clip(np.round(features / scale) + zero_point, info.min, info.max).astype(self.input["dtype"])
+
+    def predict_quantized(self, model_input):
+        """Class probabilities (float) for one input already in the model's input type."""
+        if self.runtime == "litert":
+            self._interpreter.set_tensor(self.input["index"], model_input)
+            self._interpreter.invoke()
+            output = self._interpreter.get_tensor(self.output["index"])
+        else:
+            self._interpreter.set_input(model_input, 0)
+            self._interpreter.invoke()
+            output = self._interpreter.get_output(0)
+        output = np.asarray(output).reshape(-1)
+        if self.output["dtype"] != np.float32:
+            scale, zero_point = self.output["quantization"]
+            output = (output.astype(np.float32) - zero_point) * scale
+        return output
+
+    def predict(self, features):
+        """Class probabilities for one flat float feature vector."""
+        return self.predict_quantized(self.quantize_input(features))
+
+
+def check_input_size(model, model_settings):
+    if model.input_size != model_settings["fingerprint_size"]:
+        raise ValueError(
+            f"{model.path} takes {model.input_size} input values but the model settings give "
+            f"{model_settings['fingerprint_size']} features ({model_settings['spectrogram_length']} x "
+            f"{model_settings['dct_coefficient_count']}): convert a model trained with these settings."
+        )
+
+
+def tflite_test(model_settings, audio_processor, tflite_path, mode="test", runtime="litert"):
+    """Runs a .tflite model over a split and prints accuracy and confusion matrix.
+
+    Args:
+        mode: "test", "validation" or "training".
+        runtime: "litert" (the LiteRT interpreter) or "tflm" (TFLite-Micro's kernels).
+
+    Returns:
+        (accuracy, confusion_matrix)
+    """
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {sorted(MODES)}, got {mode!r}.")
+    model = TFLiteModel(tflite_path, runtime)
+    check_input_size(model, model_settings)
+    dataset = audio_processor.get_data(audio_processor.Modes[MODES[mode]])
+    expected, predicted = [], []
+    for features, label in dataset.as_numpy_iterator():
+        expected.append(int(label))
+        predicted.append(int(np.argmax(model.predict(features))))
+    accuracy = get_accuracy(expected, predicted)
+    confusion_matrix = get_confusion_matrix(expected, predicted, model_settings)
+    print(f"{Path(tflite_path).name} on {runtime}: {mode} accuracy = {accuracy * 100:.2f}% (N={len(expected)})")
+    print("confusion matrix (rows: expected, columns: predicted):")
+    print(confusion_matrix)
+    return accuracy, confusion_matrix
+
+
+def runtime_agreement(tflite_path, features):
+    """Share of feature vectors on which LiteRT and TFLite-Micro predict the same class."""
+    litert, tflm = TFLiteModel(tflite_path, "litert"), TFLiteModel(tflite_path, "tflm")
+    same = [np.argmax(litert.predict(x)) == np.argmax(tflm.predict(x)) for x in features]
+    return float(np.mean(same))

@@ -1,0 +1,158 @@
+"""Training a keyword-spotting model, as the lab's notebook does it, with checkpoints to resume from.
+
+`train(model, audio_processor, flags)` compiles the model with Adam and a piecewise-constant
+learning rate, trains on augmented examples for the flags' number of steps, validates after every
+`eval_step_interval` steps, keeps the best weights by validation accuracy under
+`<train_dir>/<model_name>/best/`, and returns the history and the final test accuracy.
+
+Training runs wherever TensorFlow puts it: on a GPU when one is present, and on several devices
+when the model was built inside a `tf.distribute.MirroredStrategy` scope (the global batch stays
+`flags.batch_size`; Keras splits it across the devices).
+"""
+
+import glob
+import math
+import os
+import re
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+CHECKPOINT_PATTERN = re.compile(r"_(\d+\.\d+)\.weights\.h5$")
+
+
+def parse_schedule(flags):
+    """(steps per phase, learning rate per phase) from "12000,3000" and "0.001,0.0001"."""
+    steps = [int(s) for s in str(flags.how_many_training_steps).split(",")]
+    rates = [float(r) for r in str(flags.learning_rate).split(",")]
+    if len(steps) != len(rates):
+        raise ValueError(
+            f"how_many_training_steps ({flags.how_many_training_steps}) and learning_rate "
+            f"({flags.learning_rate}) must list the same number of phases."
+        )
+    return steps, rates
+
+
+def checkpoint_dir(flags):
+    """Where the best checkpoints of this model go: <train_dir>/<model_name>/best."""
+    return Path(flags.train_dir) / flags.model_name / "best"
+
+
+def train(model, audio_processor, flags, extra_callbacks=()):
+    """Trains `model` and returns (history, test_accuracy).
+
+    An interrupted run resumes where it stopped when called again with the same flags: Keras's
+    BackupAndRestore keeps the weights, optimizer state and epoch in <train_dir>/<model_name>/backup,
+    and the best checkpoint so far stays the threshold a new checkpoint must beat.
+    """
+    from student.callbacks import get_student_callbacks
+
+    steps, rates = parse_schedule(flags)
+    schedule = keras.optimizers.schedules.PiecewiseConstantDecay(boundaries=_boundaries(steps), values=rates)
+    with model.distribute_strategy.scope():
+        model.compile(
+            optimizer=keras.optimizers.Adam(learning_rate=schedule),
+            loss=keras.losses.SparseCategoricalCrossentropy(),
+            metrics=["accuracy"],
+        )
+
+    modes = audio_processor.Modes
+    train_data = audio_processor.get_data(
+        modes.TRAINING,
+        flags.background_frequency,
+        flags.background_volume,
+        int((flags.time_shift_ms * flags.sample_rate) / 1000),
+    )
+    train_data = train_data.repeat().batch(flags.batch_size).prefetch(tf.data.AUTOTUNE)
+    val_data = audio_processor.get_data(modes.VALIDATION).batch(flags.batch_size).prefetch(tf.data.AUTOTUNE)
+
+    best_dir = checkpoint_dir(flags)
+    best_dir.mkdir(parents=True, exist_ok=True)
+    best_so_far = _best_accuracy(best_dir)
+    callbacks = [
+        keras.callbacks.ModelCheckpoint(
+            filepath=str(best_dir / (flags.model_name + "_{val_accuracy:.3f}.weights.h5")),
+            save_weights_only=True,
+            monitor="val_accuracy",
+            mode="max",
+            save_best_only=True,
+            initial_value_threshold=best_so_far,
+        ),
+        keras.callbacks.BackupAndRestore(str(Path(flags.train_dir) / flags.model_name / "backup")),
+        *get_student_callbacks(),
+        *extra_callbacks,
+    ]
+    history = model.fit(
+        train_data,
+        steps_per_epoch=flags.eval_step_interval,
+        epochs=int(math.ceil(sum(steps) / flags.eval_step_interval)),
+        validation_data=val_data,
+        callbacks=callbacks,
+        verbose=getattr(flags, "verbose", "auto"),
+    )
+
+    test_data = audio_processor.get_data(modes.TESTING).batch(flags.batch_size)
+    _, test_accuracy = model.evaluate(test_data, verbose=0)
+    print(f"Final test accuracy: {test_accuracy * 100:.2f}%")
+    return history, test_accuracy
+
+
+def _boundaries(steps):
+    """Step numbers at which the learning rate changes: the cumulative ends of all but the last phase."""
+    return [int(b) for b in np.cumsum(steps)[:-1]]
+
+
+def _best_accuracy(directory):
+    """The highest validation accuracy among the checkpoints in a directory, or None."""
+    accuracies = [float(m.group(1)) for f in glob.glob(str(Path(directory) / "*.weights.h5"))
+                  if (m := CHECKPOINT_PATTERN.search(f))]
+    return max(accuracies) if accuracies else None
+
+
+def latest_checkpoint(directory):
+    """The best checkpoint in a directory of `<name>_<val_accuracy>.weights.h5` files.
+
+    With save_best_only the best is also the newest; of equal accuracies the newest wins.
+    Replaces tf.train.latest_checkpoint, which does not know Keras 3 weight files.
+    """
+    files = [f for f in glob.glob(str(Path(directory) / "*.weights.h5")) if CHECKPOINT_PATTERN.search(f)]
+    if not files:
+        raise FileNotFoundError(
+            f"No checkpoint (*_<accuracy>.weights.h5) in {directory}. Train the model first "
+            "(the training cell writes them there), or check FLAGS.train_dir and FLAGS.model_name."
+        )
+    return max(files, key=lambda f: (float(CHECKPOINT_PATTERN.search(f).group(1)), os.path.getmtime(f)))
+
+
+def load_checkpoint(model, checkpoint):
+    """Loads a .weights.h5 checkpoint into model, with a clear error if it does not fit."""
+    if not os.path.isfile(checkpoint):
+        raise FileNotFoundError(f"Checkpoint {checkpoint} does not exist.")
+    try:
+        model.load_weights(checkpoint)
+    except (ValueError, KeyError) as error:
+        raise ValueError(
+            f"Checkpoint {checkpoint} does not fit model {model.name!r}: it was saved from another "
+            f"architecture or other model settings ({error}). Build the model that was trained, or "
+            "train this one."
+        ) from error
+
+
+def plot_history(history):
+    """Training curves: loss and accuracy, training vs validation, over the epochs."""
+    import matplotlib.pyplot as plt
+
+    figure, (loss_axis, accuracy_axis) = plt.subplots(1, 2, figsize=(10, 3.5))
+    epochs = np.arange(1, len(history.history["loss"]) + 1)
+    for axis, key in ((loss_axis, "loss"), (accuracy_axis, "accuracy")):
+        axis.plot(epochs, history.history[key], label="training")
+        if "val_" + key in history.history:
+            axis.plot(epochs, history.history["val_" + key], label="validation")
+        axis.set_xlabel("epoch")
+        axis.set_ylabel(key)
+        axis.grid(alpha=0.3)
+        axis.legend()
+    figure.tight_layout()
+    return figure

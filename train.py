@@ -14,6 +14,7 @@ import glob
 import math
 import os
 import re
+import warnings
 from pathlib import Path
 
 import keras
@@ -131,7 +132,12 @@ def load_checkpoint(model, checkpoint):
     if not os.path.isfile(checkpoint):
         raise FileNotFoundError(f"Checkpoint {checkpoint} does not exist.")
     try:
-        model.load_weights(checkpoint)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            model.load_weights(checkpoint)
+        skipped = [str(w.message) for w in caught if "Skipping" in str(w.message) or "retain" in str(w.message)]
+        if skipped:
+            raise ValueError(f"{len(skipped)} layer(s) found no weights in the file: {skipped[0]}")
     except (ValueError, KeyError) as error:
         raise ValueError(
             f"Checkpoint {checkpoint} does not fit model {model.name!r}: it was saved from another "

@@ -11,6 +11,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 SMALL_WORDS = ["yes", "no", "up", "down", "left", "right"]
+SMALL_SPEAKERS = 40
 
 
 @pytest.fixture(scope="session")
@@ -23,11 +24,11 @@ def model_settings():
 
 @pytest.fixture(scope="session")
 def small_dataset(tmp_path_factory):
-    """A synthetic Speech-Commands-style set: 20 speakers, six words (a few seconds to make)."""
+    """A synthetic Speech-Commands-style set: 40 speakers, six words (a few seconds to make)."""
     import synthetic
 
     return synthetic.make_synthetic_dataset(
-        tmp_path_factory.mktemp("synthetic") / "speech", seed=0, speakers=20, words=SMALL_WORDS
+        tmp_path_factory.mktemp("synthetic") / "speech", seed=0, speakers=SMALL_SPEAKERS, words=SMALL_WORDS
     )
 
 
@@ -47,3 +48,43 @@ def audio_processor(small_dataset, model_settings):
         model_settings=model_settings,
         micro=True,
     )
+
+
+def lab_flags(tmp_path, **overrides):
+    """The notebook's FLAGS with a short schedule, writing into tmp_path."""
+    import argparse
+
+    flags = argparse.Namespace(
+        model_name="micro_kws_xs", wanted_words="yes,no", background_volume=0.1,
+        background_frequency=0.8, time_shift_ms=100.0, sample_rate=16000,
+        how_many_training_steps="200,100", learning_rate="0.001,0.0001", eval_step_interval=100,
+        batch_size=100, train_dir=str(tmp_path / "training"), models_dir=str(tmp_path / "models"),
+        verbose=0,
+    )
+    for key, value in overrides.items():
+        setattr(flags, key, value)
+    return flags
+
+
+@pytest.fixture(scope="session")
+def trained_xs(tmp_path_factory, audio_processor, model_settings):
+    """micro_kws_xs trained for 300 steps on the small set: (model, flags, best checkpoint, test accuracy)."""
+    import models
+    import train
+
+    flags = lab_flags(tmp_path_factory.mktemp("trained"))
+    model = models.get_model(model_settings, "micro_kws_xs", model_name=flags.model_name)
+    _, test_accuracy = train.train(model, audio_processor, flags)
+    return model, flags, train.latest_checkpoint(train.checkpoint_dir(flags)), test_accuracy
+
+
+@pytest.fixture(scope="session")
+def converted_xs(trained_xs, audio_processor, tmp_path_factory):
+    """The trained micro_kws_xs as float32 and int8 .tflite files: (float path, int8 path)."""
+    import convert
+
+    model, flags, checkpoint, _ = trained_xs
+    out = tmp_path_factory.mktemp("converted")
+    float_path = convert.convert(model, audio_processor, checkpoint, False, "fp32", out / "xs.tflite")
+    int8_path = convert.convert(model, audio_processor, checkpoint, True, "int8", out / "xs_quantized.tflite")
+    return float_path, int8_path

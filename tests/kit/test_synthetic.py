@@ -10,7 +10,7 @@ import pytest
 import data
 import synthetic
 
-from conftest import SMALL_WORDS
+from conftest import SMALL_SPEAKERS, SMALL_WORDS
 
 
 def test_make_synthetic_dataset_is_importable_from_data():
@@ -70,13 +70,13 @@ def test_another_seed_gives_other_speakers(tmp_path):
 
 def test_a_second_call_reuses_the_dataset(small_dataset):
     before = {p: p.stat().st_mtime_ns for p in small_dataset.rglob("*.wav")}
-    synthetic.make_synthetic_dataset(small_dataset, seed=0, speakers=20, words=SMALL_WORDS)
+    synthetic.make_synthetic_dataset(small_dataset, seed=0, speakers=SMALL_SPEAKERS, words=SMALL_WORDS)
     assert before == {p: p.stat().st_mtime_ns for p in small_dataset.rglob("*.wav")}
 
 
 def test_a_dataset_made_with_other_settings_is_not_mistaken_for_this_one(small_dataset):
     with pytest.raises(ValueError, match="other settings"):
-        synthetic.make_synthetic_dataset(small_dataset, seed=1, speakers=20, words=SMALL_WORDS)
+        synthetic.make_synthetic_dataset(small_dataset, seed=1, speakers=SMALL_SPEAKERS, words=SMALL_WORDS)
 
 
 def test_an_interrupted_generation_leaves_nothing_behind(tmp_path, monkeypatch):
@@ -112,4 +112,4 @@ def test_every_voice_and_variant_exists_in_espeak_data():
 
 def test_the_marker_records_the_settings(small_dataset):
     settings = json.loads((small_dataset / synthetic.MARKER_NAME).read_text())
-    assert settings["speakers"] == 20 and settings["words"] == SMALL_WORDS
+    assert settings["speakers"] == SMALL_SPEAKERS and settings["words"] == SMALL_WORDS

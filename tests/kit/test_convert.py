@@ -1,0 +1,161 @@
+"""convert.py and test_tflite.py: the graphs, the runtimes, the firmware mapping and the C export."""
+
+import json
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+
+import convert
+import data
+import models
+import test_tflite
+from ai_edge_litert.interpreter import Interpreter
+
+pytestmark = pytest.mark.slow
+
+
+def _operators(tflite_path):
+    interpreter = Interpreter(model_path=str(tflite_path))
+    return [op["op_name"] for op in interpreter._get_ops_details()]
+
+
+def test_int8_micro_kws_xs_is_exactly_the_microcontroller_graph(converted_xs):
+    _, int8_path = converted_xs
+    assert _operators(int8_path) == ["RESHAPE", "DEPTHWISE_CONV_2D", "RESHAPE", "FULLY_CONNECTED", "SOFTMAX"]
+
+
+def test_int8_micro_kws_xs_is_about_10_6_kilobytes(converted_xs):
+    _, int8_path = converted_xs
+    assert 10_000 < int8_path.stat().st_size < 11_500
+
+
+def test_int8_model_has_int8_input_and_output(converted_xs):
+    _, int8_path = converted_xs
+    interpreter = Interpreter(model_path=str(int8_path))
+    assert interpreter.get_input_details()[0]["dtype"] == np.int8
+    assert interpreter.get_output_details()[0]["dtype"] == np.int8
+    assert list(interpreter.get_input_details()[0]["shape"]) == [1, 1960]
+
+
+def test_float_model_is_float32(converted_xs):
+    float_path, _ = converted_xs
+    interpreter = Interpreter(model_path=str(float_path))
+    assert interpreter.get_input_details()[0]["dtype"] == np.float32
+
+
+def test_input_quantization_is_recorded_beside_the_model(converted_xs):
+    _, int8_path = converted_xs
+    recorded = json.loads(int8_path.with_suffix(".json").read_text())
+    scale, zero_point = Interpreter(model_path=str(int8_path)).get_input_details()[0]["quantization"]
+    assert recorded["input"]["scale"] == pytest.approx(scale) and recorded["input"]["zero_point"] == zero_point
+
+
+def test_int8_accuracy_is_close_to_float(converted_xs, model_settings, audio_processor):
+    float_path, int8_path = converted_xs
+    float_accuracy, _ = test_tflite.tflite_test(model_settings, audio_processor, float_path)
+    int8_accuracy, _ = test_tflite.tflite_test(model_settings, audio_processor, int8_path)
+    assert abs(float_accuracy - int8_accuracy) <= 0.06
+
+
+def test_tflite_float_model_matches_keras(trained_xs, converted_xs, audio_processor):
+    model, _, _, _ = trained_xs
+    float_path, _ = converted_xs
+    features = np.stack([x for x, _ in audio_processor.get_data(audio_processor.Modes.TESTING).as_numpy_iterator()])
+    tflite = test_tflite.TFLiteModel(float_path)
+    np.testing.assert_allclose(np.stack([tflite.predict(x) for x in features]), model(features).numpy(), atol=1e-4)
+
+
+def test_litert_and_tflite_micro_agree_on_nearly_every_example(converted_xs, audio_processor):
+    _, int8_path = converted_xs
+    features = [x for x, _ in audio_processor.get_data(audio_processor.Modes.VALIDATION).as_numpy_iterator()]
+    features += [x for x, _ in audio_processor.get_data(audio_processor.Modes.TESTING).as_numpy_iterator()]
+    assert test_tflite.runtime_agreement(int8_path, features) >= 0.99
+
+
+def test_tflite_test_on_tflite_micro_gives_the_litert_result(converted_xs, model_settings, audio_processor):
+    _, int8_path = converted_xs
+    litert = test_tflite.tflite_test(model_settings, audio_processor, int8_path, runtime="litert")
+    tflm = test_tflite.tflite_test(model_settings, audio_processor, int8_path, runtime="tflm")
+    assert abs(litert[0] - tflm[0]) <= 0.01
+
+
+def test_pinned_input_quantization_is_the_firmware_mapping(trained_xs, audio_processor, tmp_path):
+    model, _, checkpoint, _ = trained_xs
+    path = convert.convert(model, audio_processor, checkpoint, True, "int8", tmp_path / "pinned.tflite",
+                           pin_input_quantization=True)
+    scale, zero_point = Interpreter(model_path=str(path)).get_input_details()[0]["quantization"]
+    assert scale == pytest.approx(666 / (25.6 * 256), rel=1e-6) and zero_point == -128
+
+
+def test_the_pinned_model_takes_the_firmware_features_unchanged(trained_xs, audio_processor, tmp_path):
+    model, _, checkpoint, _ = trained_xs
+    path = convert.convert(model, audio_processor, checkpoint, True, "int8", tmp_path / "pinned.tflite",
+                           pin_input_quantization=True)
+    tflite = test_tflite.TFLiteModel(path)
+    for features, _ in audio_processor.get_data(audio_processor.Modes.TESTING).as_numpy_iterator():
+        firmware_input = data.quantize_features(features).reshape(1, -1)
+        np.testing.assert_array_equal(tflite.quantize_input(features), firmware_input)
+        assert np.argmax(tflite.predict_quantized(firmware_input)) == np.argmax(tflite.predict(features))
+
+
+def test_the_representative_dataset_is_exactly_100_validation_examples(audio_processor):
+    examples = list(convert._representative_dataset(audio_processor, False)())
+    assert len(examples) == convert.NUM_REP_DATA_SAMPLES == 100
+    assert examples[0][0].shape == (1, 1960)
+
+
+@pytest.mark.parametrize("architecture", ["ds_cnn", "cnn", "dnn"])
+def test_every_architecture_runs_in_int8_on_tflite_micro(architecture, model_settings, audio_processor, tmp_path):
+    model = models.get_model(model_settings, architecture)
+    path = convert.convert(model, audio_processor, None, True, "int8", tmp_path / f"{architecture}.tflite")
+    assert all(name.isupper() for name in _operators(path))  # builtin operators only, no custom ones
+    tflm = test_tflite.TFLiteModel(path, runtime="tflm")
+    probabilities = tflm.predict(np.random.rand(1960) * 26)
+    assert probabilities.shape == (4,) and abs(probabilities.sum() - 1) < 0.05
+
+
+def test_an_interrupted_conversion_leaves_no_model_file(trained_xs, audio_processor, tmp_path, monkeypatch):
+    model, _, checkpoint, _ = trained_xs
+    monkeypatch.setattr(convert, "model_quantization", lambda content: (_ for _ in ()).throw(KeyboardInterrupt))
+    with pytest.raises(KeyboardInterrupt):
+        convert.convert(model, audio_processor, checkpoint, True, "int8", tmp_path / "models" / "x.tflite")
+    models_dir = tmp_path / "models"
+    assert not models_dir.exists() or list(models_dir.iterdir()) == []
+
+
+def test_a_bad_inference_type_is_refused(trained_xs, audio_processor, tmp_path):
+    model, _, checkpoint, _ = trained_xs
+    with pytest.raises(ValueError, match="'fp32' or 'int8'"):
+        convert.convert(model, audio_processor, checkpoint, True, "uint8", tmp_path / "x.tflite")
+
+
+@pytest.mark.skipif(shutil.which("g++") is None, reason="needs g++")
+def test_the_c_export_compiles_as_cpp_and_holds_the_model(converted_xs, tmp_path):
+    _, int8_path = converted_xs
+    cc_path, h_path = convert.export_c_array(int8_path, tmp_path)
+    subprocess.run(["g++", "-std=c++17", "-c", str(cc_path), "-o", str(tmp_path / "model_data.o")], check=True)
+    text = cc_path.read_text()
+    assert "alignas(16) const unsigned char g_model[]" in text
+    values = bytes(int(v, 16) for v in text.split("{", 1)[1].split("}", 1)[0].replace("\n", "").split(", "))
+    assert values == int8_path.read_bytes()
+    assert f"g_model_len = {int8_path.stat().st_size};" in text
+
+
+def test_tflite_test_names_a_missing_model(model_settings, audio_processor, tmp_path):
+    with pytest.raises(FileNotFoundError, match="missing.tflite"):
+        test_tflite.tflite_test(model_settings, audio_processor, tmp_path / "missing.tflite")
+
+
+def test_tflite_test_refuses_a_file_that_is_not_tflite(model_settings, audio_processor, tmp_path):
+    (tmp_path / "notes.tflite").write_text("hello")
+    with pytest.raises(ValueError, match="not a TFLite model"):
+        test_tflite.tflite_test(model_settings, audio_processor, tmp_path / "notes.tflite")
+
+
+def test_tflite_test_refuses_a_model_of_other_settings(converted_xs, audio_processor):
+    _, int8_path = converted_xs
+    other = models.prepare_model_settings(4, 16000, 1000, 30.0, 20.0, 10)
+    with pytest.raises(ValueError, match="takes 1960 input values but the model settings give 490"):
+        test_tflite.tflite_test(other, audio_processor, int8_path)

@@ -1,0 +1,125 @@
+"""train.py: a short run learns, checkpoints are Keras 3 files, runs resume, several devices work."""
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+
+import models
+import train
+from conftest import ROOT, lab_flags
+
+pytestmark = pytest.mark.slow
+
+
+def test_a_short_run_beats_chance_by_a_wide_margin(trained_xs, audio_processor):
+    _, _, _, test_accuracy = trained_xs
+    counts = np.bincount(audio_processor.labels(audio_processor.Modes.TESTING))
+    chance = counts.max() / counts.sum()
+    assert test_accuracy > chance + 0.25, f"test accuracy {test_accuracy:.3f}, chance {chance:.3f}"
+
+
+def test_the_best_checkpoint_is_a_keras_3_weights_file_named_by_accuracy(trained_xs):
+    _, flags, checkpoint, _ = trained_xs
+    path = Path(checkpoint)
+    assert path.parent == Path(flags.train_dir) / "micro_kws_xs" / "best"
+    assert train.CHECKPOINT_PATTERN.search(path.name) and path.name.startswith("micro_kws_xs_")
+
+
+def test_a_checkpoint_round_trips_into_a_new_model(trained_xs, model_settings):
+    model, _, checkpoint, _ = trained_xs
+    fresh = models.get_model(model_settings, "micro_kws_xs")
+    train.load_checkpoint(fresh, checkpoint)
+    reloaded = models.get_model(model_settings, "micro_kws_xs")
+    train.load_checkpoint(reloaded, checkpoint)
+    features = np.random.rand(5, 1960).astype("float32") * 26
+    np.testing.assert_array_equal(fresh(features).numpy(), reloaded(features).numpy())
+
+
+def test_a_checkpoint_of_another_architecture_is_refused_clearly(trained_xs, model_settings):
+    _, _, checkpoint, _ = trained_xs
+    with pytest.raises(ValueError, match="does not fit model"):
+        train.load_checkpoint(models.get_model(model_settings, "dnn"), checkpoint)
+
+
+def test_latest_checkpoint_picks_the_best_accuracy(tmp_path):
+    for name in ("m_0.500.weights.h5", "m_0.875.weights.h5", "m_0.750.weights.h5"):
+        (tmp_path / name).write_bytes(b"")
+    assert Path(train.latest_checkpoint(tmp_path)).name == "m_0.875.weights.h5"
+
+
+def test_latest_checkpoint_in_an_empty_directory_says_what_to_do(tmp_path):
+    with pytest.raises(FileNotFoundError, match="Train the model first"):
+        train.latest_checkpoint(tmp_path)
+
+
+def test_steps_and_learning_rates_must_have_the_same_phases(tmp_path, audio_processor, model_settings):
+    flags = lab_flags(tmp_path, how_many_training_steps="100,100,100", learning_rate="0.001,0.0001")
+    with pytest.raises(ValueError, match="same number of phases"):
+        train.train(models.get_model(model_settings, "micro_kws_xs"), audio_processor, flags)
+
+
+def test_the_learning_rate_changes_at_the_end_of_each_phase():
+    assert train._boundaries([12000, 3000]) == [12000]
+    assert train._boundaries([100, 200, 300]) == [100, 300]
+
+
+class _Interrupt(keras.callbacks.Callback):
+    """Stops the run like a Ctrl-C after the given epoch."""
+
+    def __init__(self, after_epoch):
+        super().__init__()
+        self.after_epoch = after_epoch
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch == self.after_epoch:
+            raise KeyboardInterrupt
+
+
+def test_an_interrupted_run_resumes_and_keeps_its_best_checkpoint(tmp_path, audio_processor, model_settings):
+    flags = lab_flags(tmp_path, how_many_training_steps="150,50", eval_step_interval=50)
+    model = models.get_model(model_settings, "micro_kws_xs")
+    with pytest.raises(KeyboardInterrupt):
+        train.train(model, audio_processor, flags, extra_callbacks=[_Interrupt(after_epoch=1)])
+    best_before = train.latest_checkpoint(train.checkpoint_dir(flags))
+
+    history, _ = train.train(models.get_model(model_settings, "micro_kws_xs"), audio_processor, flags)
+    assert len(history.history["loss"]) == 2, "the resumed run must continue at epoch 3 of 4"
+    assert os.path.exists(best_before)
+    best_accuracy_before = float(train.CHECKPOINT_PATTERN.search(best_before).group(1))
+    assert train._best_accuracy(train.checkpoint_dir(flags)) >= best_accuracy_before
+
+
+def test_the_training_curves_plot_loss_and_accuracy():
+    history = keras.callbacks.History()
+    history.history = {"loss": [1.0, 0.5], "val_loss": [1.1, 0.7], "accuracy": [0.5, 0.8], "val_accuracy": [0.4, 0.7]}
+    figure = train.plot_history(history)
+    assert [axis.get_ylabel() for axis in figure.axes] == ["loss", "accuracy"]
+    assert all(len(axis.lines) == 2 for axis in figure.axes)
+
+
+def test_training_runs_on_two_devices_with_mirrored_strategy(small_dataset, tmp_path):
+    script = textwrap.dedent(f"""
+        import sys, tensorflow as tf
+        sys.path.insert(0, {str(ROOT)!r}); sys.path.insert(0, {str(ROOT / "tests")!r})
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+        import data, models, train
+        from conftest import lab_flags
+        from pathlib import Path
+        settings = models.prepare_model_settings(4, 16000, 1000, 30.0, 20.0, 40)
+        processor = data.AudioProcessor(None, {str(small_dataset)!r}, 25, 25, ["yes", "no"], 10, 10, settings)
+        strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+        with strategy.scope():
+            model = models.get_model(settings, "micro_kws_xs")
+        flags = lab_flags(Path({str(tmp_path)!r}), how_many_training_steps="20,20", eval_step_interval=20)
+        history, accuracy = train.train(model, processor, flags)
+        print("REPLICAS", strategy.num_replicas_in_sync, "EPOCHS", len(history.history["loss"]))
+    """)
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=600)
+    assert "REPLICAS 2 EPOCHS 2" in result.stdout, result.stderr[-3000:]

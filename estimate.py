@@ -1,0 +1,394 @@
+"""ROM, RAM and compute (MAC) estimates of a .tflite model, and the truth to compare them with.
+
+`load_model` reads the .tflite flatbuffer into a plain view: operators in execution order, and
+tensors with shape, type, size and whether they are constant (weights) or activations.
+`estimate_model_rom`, `estimate_model_ram` and `estimate_model_macs` hand plain numbers from that
+view to the student's formulas in student/estimate.py.
+
+The truth: `measure_model_ram` runs the model under TFLite-Micro and reads its arena usage, and
+`plan_memory` is a reference memory planner for any graph (branches and several inputs too):
+TFLite-Micro's greedy strategy, and an exact optimum for small graphs.
+"""
+
+import itertools
+import os
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+import student.estimate as student
+
+NOT_IMPLEMENTED = "not implemented yet"
+DTYPE_BYTES = {"float32": 4, "int32": 4, "int8": 1, "uint8": 1, "int16": 2, "int64": 8, "float16": 2, "bool": 1}
+WEIGHT_OPERATORS = ("FULLY_CONNECTED", "CONV_2D", "DEPTHWISE_CONV_2D")
+TFLM_BUFFER_ALIGNMENT = 16  # TFLite-Micro aligns every arena buffer to 16 bytes
+
+
+# --- A plain view of the model ------------------------------------------------------------------
+
+
+@dataclass
+class Tensor:
+    index: int
+    name: str
+    shape: tuple
+    dtype: str
+    bytes: int
+    is_constant: bool  # True: stored in the model (ROM); False: an activation buffer (RAM)
+
+    def __str__(self):
+        kind = "constant" if self.is_constant else "activation"
+        return f"#{self.index} {self.dtype}{list(self.shape)} {self.bytes} B {kind} ({self.name})"
+
+
+@dataclass
+class Operator:
+    index: int
+    type: str  # e.g. "CONV_2D"
+    inputs: list  # of Tensor, in the operator's order (data, weights, bias)
+    outputs: list
+    options: dict = field(default_factory=dict)  # strides, padding, depth_multiplier, activation
+
+    def __str__(self):
+        options = ", ".join(f"{k}={v}" for k, v in self.options.items())
+        ins = ", ".join(f"#{t.index}" for t in self.inputs)
+        outs = ", ".join(f"#{t.index}" for t in self.outputs)
+        return f"{self.index}: {self.type}({ins}) -> {outs}" + (f"  [{options}]" if options else "")
+
+
+@dataclass
+class Model:
+    path: Path
+    file_size: int
+    tensors: list
+    operators: list
+    inputs: list  # of Tensor
+    outputs: list
+
+    def __str__(self):
+        lines = [f"{self.path.name}: {self.file_size} bytes, {len(self.operators)} operators"]
+        lines += ["operators:"] + [f"  {op}" for op in self.operators]
+        lines += ["tensors:"] + [f"  {t}" for t in self.tensors]
+        return "\n".join(lines)
+
+
+def load_model(tflite_path):
+    """Reads a .tflite file into a Model (operators in execution order, tensors with sizes)."""
+    from tensorflow.lite.python import schema_py_generated as schema
+
+    path = Path(tflite_path)
+    if not path.is_file():
+        raise FileNotFoundError(f"No model file {path}. Convert the model first.")
+    content = path.read_bytes()
+    if len(content) < 8 or content[4:8] != b"TFL3":
+        raise ValueError(f"{path} is not a TFLite model (no TFL3 flatbuffer identifier).")
+    model = schema.ModelT.InitFromPackedBuf(content, 0)
+    if len(model.subgraphs) != 1:
+        raise ValueError(f"{path} has {len(model.subgraphs)} subgraphs; the estimates handle one.")
+    graph = model.subgraphs[0]
+    type_names = {v: k.lower() for k, v in vars(schema.TensorType).items() if not k.startswith("_")}
+    operator_names = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
+
+    tensors = []
+    for index, t in enumerate(graph.tensors):
+        shape = tuple(int(d) for d in (t.shape if t.shape is not None else []))
+        dtype = type_names[t.type]
+        buffer = model.buffers[t.buffer].data if t.buffer < len(model.buffers) else None
+        is_constant = buffer is not None and len(buffer) > 0
+        tensors.append(Tensor(index, t.name.decode(), shape, dtype,
+                              int(np.prod(shape, dtype=np.int64)) * DTYPE_BYTES.get(dtype, 1), is_constant))
+
+    operators = []
+    for index, op in enumerate(graph.operators):
+        code = model.operatorCodes[op.opcodeIndex]
+        name = operator_names.get(max(code.builtinCode, code.deprecatedBuiltinCode), "CUSTOM")
+        operators.append(Operator(
+            index, name,
+            [tensors[i] for i in op.inputs if i >= 0],
+            [tensors[i] for i in op.outputs if i >= 0],
+            _options(op.builtinOptions),
+        ))
+    return Model(path, len(content), tensors, operators,
+                 [tensors[i] for i in graph.inputs], [tensors[i] for i in graph.outputs])
+
+
+def _options(builtin_options):
+    """The options a student needs, with readable names."""
+    if builtin_options is None:
+        return {}
+    raw = vars(builtin_options)
+    options = {}
+    if "strideH" in raw:
+        options["strides"] = (raw["strideH"], raw["strideW"])
+    if "padding" in raw:
+        options["padding"] = {0: "SAME", 1: "VALID"}.get(raw["padding"], raw["padding"])
+    if "depthMultiplier" in raw:
+        options["depth_multiplier"] = raw["depthMultiplier"]
+    if "filterHeight" in raw:
+        options["pool_size"] = (raw["filterHeight"], raw["filterWidth"])
+    if "fusedActivationFunction" in raw:
+        options["activation"] = {0: "NONE", 1: "RELU", 2: "RELU_N1_TO_1", 3: "RELU6", 4: "TANH"}.get(
+            raw["fusedActivationFunction"], raw["fusedActivationFunction"])
+    return options
+
+
+# --- The student's formulas applied to the model ------------------------------------------------
+
+
+def weight_tensors(m):
+    """The constant weight and bias tensors of the FULLY_CONNECTED and convolution operators."""
+    return [t for op in m.operators if op.type in WEIGHT_OPERATORS for t in op.inputs[1:] if t.is_constant]
+
+
+def estimate_model_rom(m):
+    """Bytes of weights and biases by the student's estimate_rom, or None while not implemented."""
+    weights = weight_tensors(m)
+    estimate = student.estimate_rom([(list(t.shape), t.dtype) for t in weights])
+    counted = {t.index for t in weights}
+    others = sum(t.bytes for t in m.tensors if t.is_constant and t.index not in counted)
+    print(f"File size {m.file_size} B; other constants (e.g. reshape shapes) {others} B; the rest is "
+          "the flatbuffer's description of tensors and operators.")
+    if estimate is None:
+        print(f"estimate_rom: {NOT_IMPLEMENTED} (student/estimate.py)")
+    return estimate
+
+
+def ram_layers(m):
+    """(input_bytes, output_bytes) of each operator's activation tensors, in execution order."""
+    return [(sum(t.bytes for t in op.inputs if not t.is_constant), sum(t.bytes for t in op.outputs))
+            for op in m.operators]
+
+
+def estimate_model_ram(m):
+    """(best_case, worst_case) bytes by the student's estimate_ram, or None while not implemented."""
+    estimate = student.estimate_ram(ram_layers(m))
+    if estimate is None:
+        print(f"estimate_ram: {NOT_IMPLEMENTED} (student/estimate.py)")
+    return estimate
+
+
+def operator_macs(op, formulas=None):
+    """MACs of one operator by the given formulas (the student's by default); 0 for other types."""
+    formulas = formulas or student
+    if op.type == "FULLY_CONNECTED":
+        weights, output = op.inputs[1], op.outputs[0]
+        h_out = int(np.prod(output.shape[:-1]))
+        return formulas.estimate_fully_connected_macs(h_out, output.shape[-1], weights.shape[-1])
+    if op.type in ("CONV_2D", "DEPTHWISE_CONV_2D"):
+        data, weights, output = op.inputs[0], op.inputs[1], op.outputs[0]
+        _, h_kernel, w_kernel, _ = weights.shape
+        _, h_out, w_out, c_out = output.shape
+        c_in = data.shape[-1]
+        h_stride, w_stride = op.options.get("strides", (1, 1))
+        if op.type == "CONV_2D":
+            return formulas.estimate_conv2d_macs(h_kernel, w_kernel, c_in, c_out, h_out, w_out, h_stride, w_stride)
+        depth_multiplier = op.options.get("depth_multiplier") or c_out // c_in
+        return formulas.estimate_depthwise_conv2d_macs(
+            h_kernel, w_kernel, c_in, c_out, h_out, w_out, depth_multiplier, h_stride, w_stride)
+    return 0
+
+
+def estimate_model_macs(m):
+    """Total MACs by the student's formulas, or None while any needed formula is not implemented."""
+    counts = [operator_macs(op) for op in m.operators]
+    if any(count is None for count in counts):
+        missing = sorted({op.type for op, count in zip(m.operators, counts) if count is None})
+        print(f"MAC formulas for {', '.join(missing)}: {NOT_IMPLEMENTED} (student/estimate.py)")
+        return None
+    return int(sum(counts))
+
+
+def layer_table(m):
+    """One row per operator: type, output shape, weight bytes, activation bytes, MACs (student's)."""
+    rows = []
+    for op in m.operators:
+        macs = operator_macs(op)
+        rows.append({
+            "operator": op.type,
+            "output_shape": op.outputs[0].shape,
+            "weight_bytes": sum(t.bytes for t in op.inputs if t.is_constant),
+            "activation_bytes": sum(t.bytes for t in op.outputs),
+            "macs": NOT_IMPLEMENTED if macs is None else macs,
+        })
+    return rows
+
+
+def print_layer_table(m):
+    print(f"{'operator':<20}{'output shape':<18}{'weights B':>10}{'activ. B':>10}{'MACs':>22}")
+    for row in layer_table(m):
+        print(f"{row['operator']:<20}{str(list(row['output_shape'])):<18}{row['weight_bytes']:>10}"
+              f"{row['activation_bytes']:>10}{str(row['macs']):>22}")
+
+
+# --- The truth: TFLite-Micro's own arena ---------------------------------------------------------
+
+
+def measure_model_ram(tflite_path):
+    """Runs the model once under TFLite-Micro; returns its arena use {"head", "tail", "total"} bytes.
+
+    head is the planned memory of the activation buffers (what the RAM estimates are about), tail
+    the interpreter's persistent data (tensor structs, quantization parameters, kernel data).
+    The numbers come from the RecordingMicroAllocator's report, which is printed by C++ code to
+    the process's stderr; it is captured there.
+    """
+    from tflite_micro.python.tflite_micro import runtime
+
+    from test_tflite import read_tflite
+
+    interpreter = runtime.Interpreter.from_bytes(read_tflite(tflite_path))
+    details = interpreter.get_input_details(0)
+    interpreter.set_input(np.zeros(details["shape"], dtype=details["dtype"]), 0)
+    interpreter.invoke()
+    report = _capture_stderr(interpreter.print_allocations)
+    usage = {}
+    for key in ("total", "head", "tail"):
+        line = next((l for l in report.splitlines() if f"Arena allocation {key}" in l), None)
+        if line is None:
+            raise RuntimeError(f"TFLite-Micro's allocation report has no '{key}' line:\n{report}")
+        usage[key] = int(line.split(f"Arena allocation {key}")[1].split()[0])
+    return usage
+
+
+def _capture_stderr(function):
+    """Calls function and returns what it (or C code it calls) wrote to file descriptor 2."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile(mode="w+b") as capture:
+        os.dup2(capture.fileno(), 2)
+        try:
+            function()
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+        capture.seek(0)
+        return capture.read().decode(errors="replace")
+
+
+# --- A reference memory planner ------------------------------------------------------------------
+
+
+@dataclass
+class Buffer:
+    tensor: Tensor
+    size: int  # bytes, aligned
+    first: int  # index of the operator that writes it (0 for model inputs)
+    last: int  # index of the last operator that reads it (the last operator for model outputs)
+
+    def overlaps_in_time(self, other):
+        return self.first <= other.last and other.first <= self.last
+
+
+@dataclass
+class MemoryPlan:
+    buffers: list
+    offsets: list  # byte offset of each buffer in the arena
+    peak: int  # arena bytes needed
+    method: str
+
+
+def _align(size, alignment):
+    return (size + alignment - 1) // alignment * alignment
+
+
+def buffer_lifetimes(m, alignment=TFLM_BUFFER_ALIGNMENT):
+    """Every activation tensor as a Buffer with its aligned size and lifetime in operator steps."""
+    first, last = {}, {}
+    for t in m.inputs:
+        first[t.index] = 0
+    for op in m.operators:
+        for t in op.outputs:
+            first.setdefault(t.index, op.index)
+        for t in op.inputs:
+            if not t.is_constant:
+                last[t.index] = op.index
+    for t in m.outputs:
+        last[t.index] = len(m.operators) - 1
+    buffers = []
+    for index in sorted(first):
+        tensor = m.tensors[index]
+        buffers.append(Buffer(tensor, _align(tensor.bytes, alignment), first[index], last.get(index, first[index])))
+    return buffers
+
+
+def live_lower_bound(buffers):
+    """No plan can use less than the largest total size of buffers alive at one operator step."""
+    steps = range(min(b.first for b in buffers), max(b.last for b in buffers) + 1)
+    return max(sum(b.size for b in buffers if b.first <= step <= b.last) for step in steps)
+
+
+def _place(order, buffers):
+    """Places buffers in the given order, each at the lowest offset free of time-overlapping ones."""
+    offsets = [None] * len(buffers)
+    for i in order:
+        taken = sorted((offsets[j], offsets[j] + buffers[j].size) for j in range(len(buffers))
+                       if offsets[j] is not None and buffers[i].overlaps_in_time(buffers[j]))
+        offset = 0
+        for start, end in taken:
+            if offset + buffers[i].size <= start:
+                break
+            offset = max(offset, end)
+        offsets[i] = offset
+    return offsets
+
+
+def plan_greedy(buffers):
+    """TFLite-Micro's greedy strategy: largest buffers first, each at the lowest free offset."""
+    order = sorted(range(len(buffers)), key=lambda i: -buffers[i].size)
+    offsets = _place(order, buffers)
+    return MemoryPlan(buffers, offsets, max(o + b.size for o, b in zip(offsets, buffers)), "greedy")
+
+
+def plan_optimal(buffers, max_buffers=9):
+    """The smallest arena any placement achieves, by trying every placement order.
+
+    Placing buffers lowest-first in the order of their offsets in an optimal plan reproduces that
+    plan or a better one, so trying every order finds the optimum. Exponential: small graphs only.
+    """
+    if len(buffers) > max_buffers:
+        raise ValueError(f"{len(buffers)} buffers: the exact planner handles at most {max_buffers}.")
+    best = plan_greedy(buffers)
+    bound = live_lower_bound(buffers)
+    if best.peak > bound:
+        for order in itertools.permutations(range(len(buffers))):
+            offsets = _place(order, buffers)
+            peak = max(o + b.size for o, b in zip(offsets, buffers))
+            if peak < best.peak:
+                best = MemoryPlan(buffers, offsets, peak, "optimal")
+                if peak == bound:
+                    break
+    return MemoryPlan(buffers, best.offsets, best.peak, "optimal")
+
+
+def plan_memory(m, method="greedy", alignment=TFLM_BUFFER_ALIGNMENT):
+    """A memory plan of the model's activation buffers: "greedy" (TFLite-Micro's) or "optimal"."""
+    buffers = buffer_lifetimes(m, alignment)
+    if method == "greedy":
+        return plan_greedy(buffers)
+    if method == "optimal":
+        return plan_optimal(buffers)
+    raise ValueError(f"method must be 'greedy' or 'optimal', got {method!r}.")
+
+
+def plot_memory_plan(plan, title=None):
+    """Buffers as bars: operator steps across, arena offset up, labelled with their size."""
+    import matplotlib.pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(8, 4))
+    colours = plt.cm.tab20.colors
+    for i, (buffer, offset) in enumerate(zip(plan.buffers, plan.offsets)):
+        axis.add_patch(plt.Rectangle((buffer.first - 0.4, offset), buffer.last - buffer.first + 0.8,
+                                     buffer.size, facecolor=colours[i % 20], edgecolor="black", alpha=0.8))
+        axis.text(buffer.first - 0.35, offset + buffer.size / 2, f"#{buffer.tensor.index}: {buffer.size} B",
+                  va="center", fontsize=8)
+    axis.set_xlim(-0.6, max(b.last for b in plan.buffers) + 0.6)
+    axis.set_ylim(0, plan.peak * 1.05)
+    axis.axhline(plan.peak, color="red", linestyle="--", linewidth=1)
+    axis.set_xlabel("operator step")
+    axis.set_ylabel("arena offset [bytes]")
+    axis.set_title(title or f"{plan.method} memory plan: {plan.peak} bytes")
+    figure.tight_layout()
+    return figure

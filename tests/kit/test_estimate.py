@@ -1,0 +1,200 @@
+"""estimate.py: the model view, the harness around the student's formulas, and the truth."""
+
+import types
+
+import keras
+import numpy as np
+import pytest
+
+import convert
+import estimate
+import models
+from instructor.solution import estimate as reference
+
+pytestmark = pytest.mark.slow
+
+STUBS = types.SimpleNamespace(
+    estimate_rom=lambda weight_tensors: None,
+    estimate_ram=lambda layers: None,
+    estimate_fully_connected_macs=lambda *args: None,
+    estimate_conv2d_macs=lambda *args: None,
+    estimate_depthwise_conv2d_macs=lambda *args: None,
+)
+
+
+@pytest.fixture
+def with_reference(monkeypatch):
+    """The harness calling the instructor's reference formulas instead of student/estimate.py."""
+    monkeypatch.setattr(estimate, "student", reference)
+
+
+@pytest.fixture
+def with_stubs(monkeypatch):
+    """The harness calling formulas that are not implemented yet."""
+    monkeypatch.setattr(estimate, "student", STUBS)
+
+
+@pytest.fixture(scope="module")
+def int8_models(audio_processor, model_settings, tmp_path_factory):
+    """Untrained int8 ds_cnn, cnn and a residual model (weights do not change sizes or plans)."""
+    out = tmp_path_factory.mktemp("estimate")
+    built = {name: models.get_model(model_settings, name) for name in ("ds_cnn", "cnn")}
+    built["residual"] = _residual_model(model_settings)
+    paths = {name: convert.convert(model, audio_processor, None, True, "int8", out / f"{name}.tflite")
+             for name, model in built.items()}
+    return built, paths
+
+
+def _residual_model(model_settings):
+    inputs = keras.Input(shape=(model_settings["fingerprint_size"],), name="input")
+    x = keras.layers.Reshape((49, 40, 1))(inputs)
+    x = keras.layers.Conv2D(8, (3, 3), strides=(2, 2), padding="same", activation="relu")(x)
+    branch = keras.layers.DepthwiseConv2D((3, 3), padding="same", activation="relu")(x)
+    branch = keras.layers.Conv2D(8, (1, 1))(branch)
+    x = keras.layers.ReLU()(keras.layers.Add()([x, branch]))
+    x = keras.layers.AveragePooling2D(pool_size=x.shape[1:3])(x)
+    outputs = keras.layers.Dense(4, activation="softmax")(keras.layers.Flatten()(x))
+    return keras.Model(inputs, outputs)
+
+
+def test_load_model_lists_the_operators_in_execution_order(converted_xs):
+    m = estimate.load_model(converted_xs[1])
+    assert [op.type for op in m.operators] == ["RESHAPE", "DEPTHWISE_CONV_2D", "RESHAPE", "FULLY_CONNECTED", "SOFTMAX"]
+
+
+def test_load_model_reads_the_depthwise_options(converted_xs):
+    depthwise = estimate.load_model(converted_xs[1]).operators[1]
+    assert depthwise.options == {"strides": (2, 2), "padding": "SAME", "depth_multiplier": 4, "activation": "RELU"}
+
+
+def test_load_model_tells_weights_from_activations(converted_xs):
+    m = estimate.load_model(converted_xs[1])
+    depthwise = m.operators[1]
+    data, weights, bias = depthwise.inputs
+    assert not data.is_constant and data.shape == (1, 49, 40, 1) and data.bytes == 1960
+    assert weights.is_constant and weights.shape == (1, 5, 4, 4) and weights.dtype == "int8"
+    assert bias.is_constant and bias.dtype == "int32" and bias.bytes == 16
+    assert "DEPTHWISE_CONV_2D" in str(m)
+
+
+def test_load_model_refuses_a_file_that_is_not_tflite(tmp_path):
+    (tmp_path / "x.tflite").write_bytes(b"0123456789")
+    with pytest.raises(ValueError, match="not a TFLite model"):
+        estimate.load_model(tmp_path / "x.tflite")
+
+
+def test_the_harness_says_not_implemented_while_the_stubs_return_nothing(converted_xs, with_stubs, capsys):
+    m = estimate.load_model(converted_xs[1])
+    assert estimate.estimate_model_rom(m) is None
+    assert estimate.estimate_model_ram(m) is None
+    assert estimate.estimate_model_macs(m) is None
+    assert capsys.readouterr().out.count("not implemented yet") == 3
+
+
+def test_micro_kws_xs_needs_48000_macs(converted_xs, with_reference):
+    assert estimate.estimate_model_macs(estimate.load_model(converted_xs[1])) == 25 * 20 * 4 * (5 * 4) + 2000 * 4
+
+
+def test_micro_kws_xs_rom_is_its_weights_and_biases(converted_xs, with_reference):
+    # depthwise kernel 5x4x4 int8 + 4 int32 biases, dense 4x2000 int8 + 4 int32 biases
+    assert estimate.estimate_model_rom(estimate.load_model(converted_xs[1])) == 80 + 16 + 8000 + 16
+
+
+def test_micro_kws_xs_best_case_ram_is_the_tflite_micro_arena_head(converted_xs, with_reference):
+    best_case, worst_case = estimate.estimate_model_ram(estimate.load_model(converted_xs[1]))
+    assert best_case == 4000 == estimate.measure_model_ram(converted_xs[1])["head"]
+
+
+def test_micro_kws_xs_worst_case_ram_is_the_sum_of_its_activations(converted_xs, with_reference):
+    m = estimate.load_model(converted_xs[1])
+    _, worst_case = estimate.estimate_model_ram(m)
+    assert worst_case == sum(t.bytes for t in m.tensors if not t.is_constant) == 1960 * 2 + 2000 * 2 + 4 * 2
+
+
+def test_measured_ram_has_head_tail_and_total(converted_xs):
+    usage = estimate.measure_model_ram(converted_xs[1])
+    assert usage["total"] == usage["head"] + usage["tail"] and usage["tail"] > 0
+
+
+@pytest.mark.parametrize("name", ["ds_cnn", "cnn"])
+def test_greedy_plan_equals_the_tflite_micro_head(int8_models, name):
+    _, paths = int8_models
+    plan = estimate.plan_memory(estimate.load_model(paths[name]))
+    assert plan.peak == estimate.measure_model_ram(paths[name])["head"]
+
+
+def _macs_from_layer_shapes(model):
+    """An independent MAC count from the Keras layers' shapes."""
+    total = 0
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.DepthwiseConv2D):
+            _, h, w, c = layer.output.shape
+            total += layer.kernel_size[0] * layer.kernel_size[1] * h * w * c
+        elif isinstance(layer, keras.layers.Conv2D):
+            _, h, w, c = layer.output.shape
+            total += layer.kernel_size[0] * layer.kernel_size[1] * layer.input.shape[-1] * h * w * c
+        elif isinstance(layer, keras.layers.Dense):
+            total += layer.input.shape[-1] * layer.units
+    return total
+
+
+@pytest.mark.parametrize("name", ["ds_cnn", "cnn"])
+def test_macs_match_a_count_from_the_layer_shapes(int8_models, name, with_reference):
+    built, paths = int8_models
+    assert estimate.estimate_model_macs(estimate.load_model(paths[name])) == _macs_from_layer_shapes(built[name])
+
+
+def test_a_residual_model_is_planned_within_the_tflite_micro_head(int8_models):
+    _, paths = int8_models
+    m = estimate.load_model(paths["residual"])
+    assert "ADD" in [op.type for op in m.operators]
+    head = estimate.measure_model_ram(paths["residual"])["head"]
+    bound = estimate.live_lower_bound(estimate.buffer_lifetimes(m))
+    for method in ("greedy", "optimal"):
+        plan = estimate.plan_memory(m, method)
+        assert bound <= plan.peak <= head, (method, bound, plan.peak, head)
+
+
+def _buffer(size, first, last):
+    return estimate.Buffer(estimate.Tensor(0, "t", (size,), "int8", size, False), size, first, last)
+
+
+def test_no_two_buffers_alive_together_share_memory():
+    buffers = [_buffer(s, f, l) for s, f, l in [(64, 0, 1), (32, 1, 2), (96, 2, 3), (16, 0, 3), (48, 3, 4)]]
+    for plan in (estimate.plan_greedy(buffers), estimate.plan_optimal(buffers)):
+        for i, a in enumerate(buffers):
+            for j, b in enumerate(buffers[:i]):
+                if a.overlaps_in_time(b):
+                    oa, ob = plan.offsets[i], plan.offsets[j]
+                    assert oa + a.size <= ob or ob + b.size <= oa
+
+
+def test_the_optimal_plan_beats_greedy_where_greedy_fragments():
+    # Greedy places the large buffers first and leaves a gap the later ones cannot use.
+    buffers = [_buffer(s, f, l) for s, f, l in [(40, 0, 0), (30, 1, 2), (30, 0, 1), (20, 2, 2), (40, 2, 3)]]
+    greedy, optimal = estimate.plan_greedy(buffers), estimate.plan_optimal(buffers)
+    assert (greedy.peak, optimal.peak) == (100, 90)
+    assert optimal.peak == estimate.live_lower_bound(buffers)
+
+
+def test_random_small_graphs_are_planned_between_the_bound_and_greedy():
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        buffers = []
+        for _ in range(6):
+            first = int(rng.integers(0, 5))
+            buffers.append(_buffer(int(rng.integers(1, 10)) * 16, first, first + int(rng.integers(0, 3))))
+        greedy, optimal = estimate.plan_greedy(buffers), estimate.plan_optimal(buffers)
+        assert estimate.live_lower_bound(buffers) <= optimal.peak <= greedy.peak
+
+
+def test_the_layer_table_has_a_row_per_operator(converted_xs, with_reference):
+    rows = estimate.layer_table(estimate.load_model(converted_xs[1]))
+    assert [r["operator"] for r in rows][1] == "DEPTHWISE_CONV_2D"
+    assert rows[1]["macs"] == 40000 and rows[1]["weight_bytes"] == 96 and rows[1]["activation_bytes"] == 2000
+
+
+def test_the_memory_plan_picture_draws_one_bar_per_buffer(converted_xs):
+    plan = estimate.plan_memory(estimate.load_model(converted_xs[1]))
+    figure = estimate.plot_memory_plan(plan)
+    assert len(figure.axes[0].patches) == len(plan.buffers)

@@ -108,6 +108,48 @@ def read_wav(path, sample_rate):
     return np.frombuffer(frames, dtype="<i2").astype(np.int16)
 
 
+def load_recording(path, sample_rate):
+    """Reads any PCM wav (8/16/24/32-bit, mono or stereo, any rate) as int16 mono at sample_rate.
+
+    For a student's own recordings: channels are averaged and the rate is converted with a
+    polyphase filter (scipy.signal.resample_poly), which removes what lies above the new Nyquist
+    frequency instead of folding it back.
+    """
+    import scipy.signal
+
+    try:
+        with wave.open(str(path), "rb") as wav:
+            channels, width, rate = wav.getnchannels(), wav.getsampwidth(), wav.getframerate()
+            frames = wav.readframes(wav.getnframes())
+    except (wave.Error, EOFError, OSError) as error:
+        raise ValueError(
+            f"{path}: not a readable PCM wav file ({error}). Save or convert it as PCM wav, e.g. "
+            f"`sox in.m4a -b 16 out.wav`."
+        ) from error
+    if width == 1:
+        samples = (np.frombuffer(frames, np.uint8).astype(np.float64) - 128) / 128
+    elif width == 3:
+        raw = np.frombuffer(frames, np.uint8).reshape(-1, 3)
+        samples = (raw[:, 0].astype(np.int32) | raw[:, 1].astype(np.int32) << 8 | raw[:, 2].astype(np.int8).astype(np.int32) << 16) / 2**23
+    else:
+        samples = np.frombuffer(frames, {2: "<i2", 4: "<i4"}[width]).astype(np.float64) / 2 ** (8 * width - 1)
+    samples = samples.reshape(-1, channels).mean(axis=1)
+    if rate != sample_rate:
+        divisor = math.gcd(rate, sample_rate)
+        samples = scipy.signal.resample_poly(samples, sample_rate // divisor, rate // divisor)
+    return to_int16(samples)
+
+
+def loudest_window(samples, length):
+    """The `length` consecutive samples with the most energy (the whole clip if shorter)."""
+    samples = np.asarray(samples)
+    if len(samples) <= length:
+        return samples
+    energy = np.concatenate([[0.0], np.cumsum(samples.astype(np.float64) ** 2)])
+    start = int(np.argmax(energy[length:] - energy[:-length]))
+    return samples[start : start + length]
+
+
 def fit_to_length(samples, desired_samples):
     """Zero-pads a short clip at the end or cuts a long one to `desired_samples`."""
     samples = np.asarray(samples)[:desired_samples]

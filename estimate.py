@@ -202,14 +202,14 @@ def estimate_model_macs(m):
 
 
 def layer_table(m):
-    """One row per operator: type, output shape, weight bytes, activation bytes, MACs (student's)."""
+    """One row per operator: type, output shape, constant bytes, activation bytes, MACs (student's)."""
     rows = []
     for op in m.operators:
         macs = operator_macs(op)
         rows.append({
             "operator": op.type,
             "output_shape": op.outputs[0].shape,
-            "weight_bytes": sum(t.bytes for t in op.inputs if t.is_constant),
+            "constant_bytes": sum(t.bytes for t in op.inputs if t.is_constant),
             "activation_bytes": sum(t.bytes for t in op.outputs),
             "macs": NOT_IMPLEMENTED if macs is None else macs,
         })
@@ -217,9 +217,9 @@ def layer_table(m):
 
 
 def print_layer_table(m):
-    print(f"{'operator':<20}{'output shape':<18}{'weights B':>10}{'activ. B':>10}{'MACs':>22}")
+    print(f"{'operator':<20}{'output shape':<18}{'const. B':>10}{'activ. B':>10}{'MACs':>22}")
     for row in layer_table(m):
-        print(f"{row['operator']:<20}{str(list(row['output_shape'])):<18}{row['weight_bytes']:>10}"
+        print(f"{row['operator']:<20}{str(list(row['output_shape'])):<18}{row['constant_bytes']:>10}"
               f"{row['activation_bytes']:>10}{str(row['macs']):>22}")
 
 

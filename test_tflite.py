@@ -125,3 +125,124 @@ def runtime_agreement(tflite_path, features):
     litert, tflm = TFLiteModel(tflite_path, "litert"), TFLiteModel(tflite_path, "tflm")
     same = [np.argmax(litert.predict(x)) == np.argmax(tflm.predict(x)) for x in features]
     return float(np.mean(same))
+
+
+# --- Real recordings -----------------------------------------------------------------------------
+
+
+def find_recordings(recordings_dir, wanted_words):
+    """(path, label index) of every wav in a Speech Commands layout folder.
+
+    <dir>/<word>/*.wav: a wanted word is its own class, any other word is unknown;
+    <dir>/_silence_/*.wav is silence; other folders starting with "_" are skipped.
+    """
+    import data
+
+    recordings_dir = Path(recordings_dir)
+    if not recordings_dir.is_dir():
+        raise FileNotFoundError(f"No folder {recordings_dir}.")
+    words = data.prepare_words_list(wanted_words)
+    found = []
+    for folder in sorted(p for p in recordings_dir.iterdir() if p.is_dir()):
+        name = folder.name.lower()
+        if name == data.SILENCE_LABEL:
+            label = data.SILENCE_INDEX
+        elif name.startswith("_"):
+            continue
+        else:
+            label = words.index(name) if name in words else data.UNKNOWN_WORD_INDEX
+        found += [(path, label) for path in sorted(folder.glob("*.wav"))]
+    if not found:
+        raise ValueError(
+            f"No recordings in {recordings_dir}: expected <word>/*.wav (and _silence_/*.wav) folders."
+        )
+    return found
+
+
+def evaluate_recordings(tflite_path, recordings_dir, wanted_words, model_settings, runtime="litert"):
+    """Classifies real recordings exactly as the firmware would, and scores the model.
+
+    Each clip is read (any PCM wav: downmixed to mono and resampled), zero-padded at the end if
+    shorter than the clip duration or cut to its loudest window if longer, turned into micro
+    frontend features, quantized with the model's own input scale and zero point, and classified.
+
+    Returns a dict with accuracy, balanced_accuracy (mean recall over the classes present),
+    confusion_matrix (rows expected, columns predicted, classes as data.prepare_words_list),
+    count, errors [(file, expected, predicted)], cut (files longer than a clip) and per_class
+    recall.
+    """
+    import data
+
+    model = TFLiteModel(tflite_path, runtime)
+    check_input_size(model, model_settings)
+    words = data.prepare_words_list(wanted_words)
+    desired = model_settings["desired_samples"]
+    expected, predicted, errors, cut = [], [], [], []
+    for path, label in find_recordings(recordings_dir, wanted_words):
+        samples = data.load_recording(path, model_settings["sample_rate"])
+        if len(samples) > desired:
+            samples = data.loudest_window(samples, desired)
+            cut.append(str(path))
+        features = data.compute_features(samples, model_settings, micro=True)
+        guess = int(np.argmax(model.predict(features.reshape(-1))))
+        expected.append(label)
+        predicted.append(guess)
+        if guess != label:
+            errors.append((str(path), words[label], words[guess]))
+    confusion_matrix = get_confusion_matrix(expected, predicted, model_settings)
+    present = confusion_matrix.sum(axis=1) > 0
+    recall = np.diag(confusion_matrix)[present] / confusion_matrix.sum(axis=1)[present]
+    return {
+        "accuracy": get_accuracy(expected, predicted),
+        "balanced_accuracy": float(recall.mean()),
+        "confusion_matrix": confusion_matrix,
+        "count": len(expected),
+        "errors": errors,
+        "cut": cut,
+        "per_class": {words[i]: float(r) for i, r in zip(np.flatnonzero(present), recall)},
+    }
+
+
+def print_recordings_report(result, class_names=None):
+    """The per-class table, balanced accuracy, confusion matrix and misclassified files."""
+    matrix = result["confusion_matrix"]
+    names = class_names or list(result["per_class"])
+    print(f"{result['count']} recordings: accuracy {result['accuracy']:.3f}, "
+          f"balanced accuracy {result['balanced_accuracy']:.3f}")
+    print(f"{'class':<12}{'clips':>6}{'recall':>8}")
+    for index, name in enumerate(names):
+        clips = int(matrix[index].sum())
+        if clips:
+            print(f"{name:<12}{clips:>6}{matrix[index, index] / clips:>8.3f}")
+    print("confusion matrix (rows: expected, columns: predicted):")
+    print(matrix)
+    if result["cut"]:
+        print(f"{len(result['cut'])} recording(s) longer than a clip were cut to their loudest second.")
+    if result["errors"]:
+        print("misclassified:")
+        for path, expected, predicted in result["errors"]:
+            print(f"  {path}: {expected} -> {predicted}")
+
+
+def main(argv=None):
+    import argparse
+
+    import models
+
+    parser = argparse.ArgumentParser(description="Check a .tflite keyword model on real recordings.")
+    parser.add_argument("model", help="the .tflite file")
+    parser.add_argument("--recordings", required=True, help="folder in the Speech Commands layout")
+    parser.add_argument("--wanted-words", default="yes,no")
+    parser.add_argument("--runtime", choices=RUNTIMES, default="litert")
+    args = parser.parse_args(argv)
+    wanted_words = args.wanted_words.split(",")
+    model_settings = models.prepare_model_settings(len(wanted_words) + 2, 16000, 1000, 30.0, 20.0, 40)
+    try:
+        result = evaluate_recordings(args.model, args.recordings, wanted_words, model_settings, args.runtime)
+    except (FileNotFoundError, ValueError) as error:
+        parser.exit(2, f"error: {error}\n")
+    print_recordings_report(result, ["_silence_", "_unknown_"] + wanted_words)
+
+
+if __name__ == "__main__":
+    main()

@@ -191,7 +191,7 @@ def test_random_small_graphs_are_planned_between_the_bound_and_greedy():
 def test_the_layer_table_has_a_row_per_operator(converted_xs, with_reference):
     rows = estimate.layer_table(estimate.load_model(converted_xs[1]))
     assert [r["operator"] for r in rows][1] == "DEPTHWISE_CONV_2D"
-    assert rows[1]["macs"] == 40000 and rows[1]["weight_bytes"] == 96 and rows[1]["activation_bytes"] == 2000
+    assert rows[1]["macs"] == 40000 and rows[1]["constant_bytes"] == 96 and rows[1]["activation_bytes"] == 2000
 
 
 def test_the_memory_plan_picture_draws_one_bar_per_buffer(converted_xs):

@@ -1,0 +1,112 @@
+#!/usr/bin/env python3
+"""The main job: the whole lab (Flow.ipynb) run headless on the synthetic dataset.
+
+    python run_flow.py [--out build/flow] [--steps 800,200] [--eval-step-interval 100]
+                       [--model micro_kws_xs] [--wanted-words yes,no] [--data-dir DIR]
+
+Makes (or reuses) the synthetic dataset, runs every cell of Flow.ipynb with a short training
+schedule, and writes into --out: the executed notebook, an HTML copy, the checkpoints, the float
+and int8 .tflite models and the C array, and summary.json. Prints a short summary.
+
+Settings reach the notebook as a cell inserted after its `parameters` cell, as papermill does.
+With --data-dir the notebook uses that Speech-Commands-layout folder instead (no download).
+"""
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError
+
+from files import write_atomically
+
+ROOT = Path(__file__).resolve().parent
+
+
+def inject_parameters(notebook, overrides):
+    """Inserts a cell setting FLAGS.<key> = value right after the cell tagged `parameters`."""
+    index = next((i for i, cell in enumerate(notebook.cells) if "parameters" in cell.metadata.get("tags", [])), None)
+    if index is None:
+        raise ValueError("Flow.ipynb has no cell tagged 'parameters'.")
+    source = "# Parameters injected by run_flow.py\n" + "".join(
+        f"FLAGS.{key} = {value!r}\n" for key, value in overrides.items())
+    cell = nbformat.v4.new_code_cell(source, metadata={"tags": ["injected-parameters"]})
+    notebook.cells.insert(index + 1, cell)
+    return notebook
+
+
+def run(out_dir, overrides, timeout=3600):
+    """Executes Flow.ipynb with the overrides; writes the executed notebook and its HTML copy."""
+    from nbconvert import HTMLExporter
+
+    notebook = inject_parameters(nbformat.read(ROOT / "Flow.ipynb", as_version=4), overrides)
+    client = NotebookClient(notebook, timeout=timeout, kernel_name="python3",
+                            resources={"metadata": {"path": str(ROOT)}})
+    try:
+        client.execute()
+    except CellExecutionError:
+        write_atomically(out_dir / "Flow.failed.ipynb", nbformat.writes(notebook))
+        raise
+    write_atomically(out_dir / "Flow.ipynb", nbformat.writes(notebook))
+    html, _ = HTMLExporter().from_notebook_node(notebook)
+    write_atomically(out_dir / "Flow.html", html)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", type=Path, default=ROOT / "build" / "flow")
+    parser.add_argument("--steps", default="800,200", help="how_many_training_steps")
+    parser.add_argument("--eval-step-interval", type=int, default=100)
+    parser.add_argument("--model", default="micro_kws_xs")
+    parser.add_argument("--wanted-words", default="yes,no")
+    parser.add_argument("--data-dir", type=Path, default=None, help="use this dataset folder instead of the synthetic set")
+    args = parser.parse_args(argv)
+
+    out = args.out.resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    overrides = {
+        "model_name": args.model,
+        "wanted_words": args.wanted_words,
+        "num_classes": len(args.wanted_words.split(",")) + 2,
+        "silence_percentage": 100.0 / (len(args.wanted_words.split(",")) + 2),
+        "unknown_percentage": 100.0 / (len(args.wanted_words.split(",")) + 2),
+        "how_many_training_steps": args.steps,
+        "eval_step_interval": args.eval_step_interval,
+        "train_dir": str(out / "training"),
+        "models_dir": str(out / "models"),
+        "summary_path": str(out / "summary.json"),
+        "run_submission_checks": False,
+    }
+    if args.data_dir:
+        overrides.update(dataset="speech_commands", data_dir=str(args.data_dir.resolve()), data_url=None)
+    else:
+        overrides.update(dataset="synthetic")
+
+    started = time.time()
+    print(f"Running Flow.ipynb headless (training steps {args.steps}); output in {out}")
+    try:
+        run(out, overrides)
+    except CellExecutionError as error:
+        print(f"\nThe notebook failed; the executed part is in {out / 'Flow.failed.ipynb'}.\n{error}", file=sys.stderr)
+        return 1
+    summary = json.loads((out / "summary.json").read_text())
+    print(f"\nDone in {time.time() - started:.0f} s: {summary['model']} on {summary['wanted_words']} ({summary['dataset']} data)")
+    print(f"  test accuracy: Keras {summary['keras_test_accuracy']:.3f}, float .tflite "
+          f"{summary['float_tflite_test_accuracy']:.3f}, int8 .tflite {summary['int8_tflite_test_accuracy']:.3f} "
+          f"(TFLite-Micro {summary['int8_tflm_test_accuracy']:.3f})")
+    print(f"  int8 model: {summary['tflite_bytes']} B file, {summary['rom_weight_bytes']} B weights, "
+          f"{summary['ram_best_case_bytes']} B activations (arena {summary['ram_arena_total_bytes']} B)")
+    estimates = summary["student_estimates"]
+    print(f"  your estimates: ROM {estimates['rom'] or 'not implemented yet'}, RAM {estimates['ram'] or 'not implemented yet'}, "
+          f"MACs {estimates['macs'] or 'not implemented yet'}")
+    print(f"  notebook: {out / 'Flow.ipynb'} and {out / 'Flow.html'}")
+    print("  models:", *summary["files"], sep="\n    ")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -9,7 +9,6 @@ import pytest
 import convert
 import estimate
 import models
-from instructor.solution import estimate as reference
 
 pytestmark = pytest.mark.slow
 
@@ -20,12 +19,6 @@ STUBS = types.SimpleNamespace(
     estimate_conv2d_macs=lambda *args: None,
     estimate_depthwise_conv2d_macs=lambda *args: None,
 )
-
-
-@pytest.fixture
-def with_reference(monkeypatch):
-    """The harness calling the instructor's reference formulas instead of student/estimate.py."""
-    monkeypatch.setattr(estimate, "student", reference)
 
 
 @pytest.fixture
@@ -91,26 +84,6 @@ def test_the_harness_says_not_implemented_while_the_stubs_return_nothing(convert
     assert capsys.readouterr().out.count("not implemented yet") == 3
 
 
-def test_micro_kws_xs_needs_48000_macs(converted_xs, with_reference):
-    assert estimate.estimate_model_macs(estimate.load_model(converted_xs[1])) == 25 * 20 * 4 * (5 * 4) + 2000 * 4
-
-
-def test_micro_kws_xs_rom_is_its_weights_and_biases(converted_xs, with_reference):
-    # depthwise kernel 5x4x4 int8 + 4 int32 biases, dense 4x2000 int8 + 4 int32 biases
-    assert estimate.estimate_model_rom(estimate.load_model(converted_xs[1])) == 80 + 16 + 8000 + 16
-
-
-def test_micro_kws_xs_best_case_ram_is_the_tflite_micro_arena_head(converted_xs, with_reference):
-    best_case, worst_case = estimate.estimate_model_ram(estimate.load_model(converted_xs[1]))
-    assert best_case == 4000 == estimate.measure_model_ram(converted_xs[1])["head"]
-
-
-def test_micro_kws_xs_worst_case_ram_is_the_sum_of_its_activations(converted_xs, with_reference):
-    m = estimate.load_model(converted_xs[1])
-    _, worst_case = estimate.estimate_model_ram(m)
-    assert worst_case == sum(t.bytes for t in m.tensors if not t.is_constant) == 1960 * 2 + 2000 * 2 + 4 * 2
-
-
 def test_measured_ram_has_head_tail_and_total(converted_xs):
     usage = estimate.measure_model_ram(converted_xs[1])
     assert usage["total"] == usage["head"] + usage["tail"] and usage["tail"] > 0
@@ -121,27 +94,6 @@ def test_greedy_plan_equals_the_tflite_micro_head(int8_models, name):
     _, paths = int8_models
     plan = estimate.plan_memory(estimate.load_model(paths[name]))
     assert plan.peak == estimate.measure_model_ram(paths[name])["head"]
-
-
-def _macs_from_layer_shapes(model):
-    """An independent MAC count from the Keras layers' shapes."""
-    total = 0
-    for layer in model.layers:
-        if isinstance(layer, keras.layers.DepthwiseConv2D):
-            _, h, w, c = layer.output.shape
-            total += layer.kernel_size[0] * layer.kernel_size[1] * h * w * c
-        elif isinstance(layer, keras.layers.Conv2D):
-            _, h, w, c = layer.output.shape
-            total += layer.kernel_size[0] * layer.kernel_size[1] * layer.input.shape[-1] * h * w * c
-        elif isinstance(layer, keras.layers.Dense):
-            total += layer.input.shape[-1] * layer.units
-    return total
-
-
-@pytest.mark.parametrize("name", ["ds_cnn", "cnn"])
-def test_macs_match_a_count_from_the_layer_shapes(int8_models, name, with_reference):
-    built, paths = int8_models
-    assert estimate.estimate_model_macs(estimate.load_model(paths[name])) == _macs_from_layer_shapes(built[name])
 
 
 def test_a_residual_model_is_planned_within_the_tflite_micro_head(int8_models):
@@ -188,13 +140,18 @@ def test_random_small_graphs_are_planned_between_the_bound_and_greedy():
         assert estimate.live_lower_bound(buffers) <= optimal.peak <= greedy.peak
 
 
-def test_the_layer_table_has_a_row_per_operator(converted_xs, with_reference):
-    rows = estimate.layer_table(estimate.load_model(converted_xs[1]))
-    assert [r["operator"] for r in rows][1] == "DEPTHWISE_CONV_2D"
-    assert rows[1]["macs"] == 40000 and rows[1]["constant_bytes"] == 96 and rows[1]["activation_bytes"] == 2000
-
-
 def test_the_memory_plan_picture_draws_one_bar_per_buffer(converted_xs):
     plan = estimate.plan_memory(estimate.load_model(converted_xs[1]))
     figure = estimate.plot_memory_plan(plan)
     assert len(figure.axes[0].patches) == len(plan.buffers)
+
+
+def test_micro_kws_xs_arena_head_is_4000_bytes(converted_xs):
+    assert estimate.measure_model_ram(converted_xs[1])["head"] == 4000
+
+
+def test_the_layer_table_has_a_row_per_operator(converted_xs, with_stubs):
+    rows = estimate.layer_table(estimate.load_model(converted_xs[1]))
+    assert [r["operator"] for r in rows] == ["RESHAPE", "DEPTHWISE_CONV_2D", "RESHAPE", "FULLY_CONNECTED", "SOFTMAX"]
+    assert rows[1]["constant_bytes"] == 96 and rows[1]["activation_bytes"] == 2000
+    assert rows[1]["macs"] == estimate.NOT_IMPLEMENTED

@@ -106,7 +106,7 @@ def test_the_training_curves_plot_loss_and_accuracy():
 def test_training_runs_on_two_devices_with_mirrored_strategy(small_dataset, tmp_path):
     script = textwrap.dedent(f"""
         import sys, tensorflow as tf
-        sys.path.insert(0, {str(ROOT)!r}); sys.path.insert(0, {str(ROOT / "tests")!r})
+        sys.path.insert(0, {str(ROOT)!r})
         cpu = tf.config.list_physical_devices("CPU")[0]
         tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
         import data, models, train

@@ -1,4 +1,5 @@
-"""Shared fixtures: the lab's model settings and a small synthetic dataset made once per run."""
+"""Fixtures shared by tests/ and instructor/tests/: the lab's settings, a small synthetic dataset
+made once per run, and a briefly trained and converted micro_kws_xs."""
 
 import os
 import sys
@@ -7,7 +8,7 @@ from pathlib import Path
 import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))
 
 SMALL_WORDS = ["yes", "no", "up", "down", "left", "right"]

@@ -1,0 +1,41 @@
+"""Copies of the kit: clean copies to grade in, the student release, and the solution overlay."""
+
+import shutil
+import subprocess
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+STUDENT_FILES = ["metrics.py", "callbacks.py", "estimate.py", "model.py"]
+# Never part of a copy: environments, data, outputs and caches.
+SKIPPED_DIRS = {".git", ".venv", "build", "datasets", "training", "models", "results", "submissions",
+                "__pycache__", ".pytest_cache", ".ipynb_checkpoints"}
+
+
+def kit_files(root=ROOT):
+    """Relative paths of the kit's files: what git tracks (plus new files it does not ignore)."""
+    root = Path(root)
+    if (root / ".git").exists():
+        listing = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
+                                 cwd=root, capture_output=True, check=True).stdout.decode()
+        paths = [Path(p) for p in listing.split("\0") if p]
+    else:
+        paths = [p.relative_to(root) for p in root.rglob("*") if p.is_file()]
+    return sorted(p for p in paths if not SKIPPED_DIRS & set(p.parts) and (root / p).is_file())
+
+
+def copy_kit(destination, root=ROOT, include_instructor=False):
+    """Copies the kit into destination (without instructor/ unless asked); returns the folder."""
+    destination = Path(destination)
+    for path in kit_files(root):
+        if path.parts[0] == "instructor" and not include_instructor:
+            continue
+        target = destination / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(Path(root) / path, target)
+    return destination
+
+
+def overlay_solution(kit_dir, root=ROOT):
+    """Replaces the student files of a kit copy with the reference solution."""
+    for name in STUDENT_FILES:
+        shutil.copy2(Path(root) / "instructor" / "solution" / name, Path(kit_dir) / "student" / name)

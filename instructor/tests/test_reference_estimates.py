@@ -1,0 +1,74 @@
+"""The estimate harness with the instructor's reference formulas: the numbers the lab expects."""
+
+import keras
+import pytest
+
+import convert
+import estimate
+import models
+from instructor.solution import estimate as reference
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def with_reference(monkeypatch):
+    """The harness calling the instructor's reference formulas instead of student/estimate.py."""
+    monkeypatch.setattr(estimate, "student", reference)
+
+
+@pytest.fixture(scope="module")
+def int8_models(audio_processor, model_settings, tmp_path_factory):
+    """Untrained int8 ds_cnn and cnn (weights do not change sizes or MACs)."""
+    out = tmp_path_factory.mktemp("reference")
+    built = {name: models.get_model(model_settings, name) for name in ("ds_cnn", "cnn")}
+    paths = {name: convert.convert(model, audio_processor, None, True, "int8", out / f"{name}.tflite")
+             for name, model in built.items()}
+    return built, paths
+
+
+def test_micro_kws_xs_needs_48000_macs(converted_xs, with_reference):
+    assert estimate.estimate_model_macs(estimate.load_model(converted_xs[1])) == 25 * 20 * 4 * (5 * 4) + 2000 * 4
+
+
+def test_micro_kws_xs_rom_is_its_weights_and_biases(converted_xs, with_reference):
+    # depthwise kernel 5x4x4 int8 + 4 int32 biases, dense 4x2000 int8 + 4 int32 biases
+    assert estimate.estimate_model_rom(estimate.load_model(converted_xs[1])) == 80 + 16 + 8000 + 16
+
+
+def test_micro_kws_xs_best_case_ram_is_the_tflite_micro_arena_head(converted_xs, with_reference):
+    best_case, worst_case = estimate.estimate_model_ram(estimate.load_model(converted_xs[1]))
+    assert best_case == 4000 == estimate.measure_model_ram(converted_xs[1])["head"]
+
+
+def test_micro_kws_xs_worst_case_ram_is_the_sum_of_its_activations(converted_xs, with_reference):
+    m = estimate.load_model(converted_xs[1])
+    _, worst_case = estimate.estimate_model_ram(m)
+    assert worst_case == sum(t.bytes for t in m.tensors if not t.is_constant) == 1960 * 2 + 2000 * 2 + 4 * 2
+
+
+def _macs_from_layer_shapes(model):
+    """An independent MAC count from the Keras layers' shapes."""
+    total = 0
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.DepthwiseConv2D):
+            _, h, w, c = layer.output.shape
+            total += layer.kernel_size[0] * layer.kernel_size[1] * h * w * c
+        elif isinstance(layer, keras.layers.Conv2D):
+            _, h, w, c = layer.output.shape
+            total += layer.kernel_size[0] * layer.kernel_size[1] * layer.input.shape[-1] * h * w * c
+        elif isinstance(layer, keras.layers.Dense):
+            total += layer.input.shape[-1] * layer.units
+    return total
+
+
+@pytest.mark.parametrize("name", ["ds_cnn", "cnn"])
+def test_macs_match_a_count_from_the_layer_shapes(int8_models, name, with_reference):
+    built, paths = int8_models
+    assert estimate.estimate_model_macs(estimate.load_model(paths[name])) == _macs_from_layer_shapes(built[name])
+
+
+def test_the_layer_table_has_a_row_per_operator(converted_xs, with_reference):
+    rows = estimate.layer_table(estimate.load_model(converted_xs[1]))
+    assert [r["operator"] for r in rows][1] == "DEPTHWISE_CONV_2D"
+    assert rows[1]["macs"] == 40000 and rows[3]["macs"] == 8000

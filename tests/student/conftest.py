@@ -1,0 +1,44 @@
+"""Fixtures of the student tests: small models converted on the spot (no dataset needed)."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import models
+
+
+def convert_int8(model, path):
+    """Full-integer int8 conversion at batch 1, calibrated on random features in the lab's range.
+
+    Biases are set to non-zero values first: the converter drops a bias that is all zeros, as an
+    untrained layer's is, and the ROM formulas should see every bias a trained model has.
+    """
+    rng = np.random.default_rng(0)
+    for layer in model.layers:
+        if getattr(layer, "bias", None) is not None:
+            layer.bias.assign(rng.normal(0, 0.1, layer.bias.shape).astype("float32"))
+    converter = tf.lite.TFLiteConverter.from_keras_model(models.with_batch_size(model, 1))
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    converter.inference_input_type = converter.inference_output_type = tf.int8
+    size = model.input_shape[-1]
+    converter.representative_dataset = lambda: ([rng.uniform(0, 26, (1, size)).astype(np.float32)] for _ in range(20))
+    path.write_bytes(converter.convert())
+    return path
+
+
+@pytest.fixture(scope="session")
+def micro_kws_xs_int8(tmp_path_factory, model_settings):
+    """An (untrained) int8 micro_kws_xs: sizes and operations do not depend on training."""
+    model = models.get_model(model_settings, "micro_kws_xs")
+    return convert_int8(model, tmp_path_factory.mktemp("student") / "micro_kws_xs.tflite")
+
+
+@pytest.fixture(scope="session")
+def student_model(model_settings):
+    return models.get_model(model_settings, "kws_model_student", model_name="kws_model_student")
+
+
+@pytest.fixture(scope="session")
+def student_model_int8(tmp_path_factory, student_model):
+    return convert_int8(student_model, tmp_path_factory.mktemp("student") / "kws_model_student.tflite")

@@ -1,0 +1,53 @@
+"""instructor/release.py: the student kit holds no solution, and its notebook and tests run."""
+
+import subprocess
+import sys
+
+import pytest
+
+from instructor import kit, release
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def released(tmp_path_factory):
+    return release.build_release(tmp_path_factory.mktemp("release"), make_zip=True)
+
+
+def test_the_release_has_no_instructor_material(released):
+    assert not (released / "instructor").exists()
+    assert (released.parent / "microkws.zip").is_file()
+
+
+def _answer_lines(name):
+    """The lines of a reference solution file that hold answers: code, not docs, imports or defs."""
+    lines = {line.strip() for line in (kit.ROOT / "instructor" / "solution" / name).read_text().splitlines()}
+    return {line for line in lines if len(line) > 20 and not line.startswith(("#", '"', "def ", "import ", "from "))}
+
+
+def test_the_release_contains_no_reference_solution_code(released):
+    solution_lines = set().union(*(_answer_lines(name) for name in ("metrics.py", "callbacks.py", "estimate.py")))
+    assert len(solution_lines) >= 8
+    for path in released.rglob("*.py"):
+        leaked = solution_lines & {line.strip() for line in path.read_text().splitlines()}
+        assert not leaked, f"{path.relative_to(released)} holds reference solution lines: {sorted(leaked)}"
+
+
+def test_the_release_keeps_the_student_stubs(released):
+    for name in kit.STUDENT_FILES:
+        assert (released / "student" / name).read_text() == (kit.ROOT / "student" / name).read_text()
+
+
+def test_the_released_kit_tests_pass(released):
+    result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/kit"],
+                            cwd=released, capture_output=True, text=True, timeout=1200)
+    assert result.returncode == 0, result.stdout[-3000:]
+
+
+def test_the_released_notebook_runs(released, small_dataset):
+    result = subprocess.run([sys.executable, "run_flow.py", "--steps", "40,20", "--eval-step-interval", "20",
+                             "--data-dir", str(small_dataset), "--out", str(released / "build" / "flow")],
+                            cwd=released, capture_output=True, text=True, timeout=1200)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+    assert (released / "build" / "flow" / "Flow.html").is_file()

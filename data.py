@@ -401,12 +401,12 @@ class AudioProcessor:
         wanted_words_index = {word: index + 2 for index, word in enumerate(wanted_words)}
         self.data_index = {mode: [] for mode in self.Modes}
         unknown_index = {mode: [] for mode in self.Modes}
-        all_words = set()
+        all_words = {}  # word -> number of clips
         for wav_path in sorted(glob.glob(os.path.join(glob.escape(str(self.data_dir)), "*", "*.wav"))):
             word = os.path.basename(os.path.dirname(wav_path)).lower()
             if word.startswith("_"):
                 continue
-            all_words.add(word)
+            all_words[word] = all_words.get(word, 0) + 1
             mode = self.Modes(which_set(wav_path, validation_percentage, testing_percentage))
             if word in wanted_words_index:
                 self.data_index[mode].append({"label": word, "file": wav_path})
@@ -414,9 +414,11 @@ class AudioProcessor:
                 unknown_index[mode].append({"label": word, "file": wav_path})
         missing = [word for word in wanted_words if word not in all_words]
         if missing:
+            present = sorted(all_words, key=lambda word: (-all_words[word], word))
+            shown = ", ".join(present[:40]) + (f" ... ({len(present) - 40} more)" if len(present) > 40 else "")
             raise ValueError(
-                f"Wanted word(s) {missing} not found in {self.data_dir}. Words present: "
-                f"{', '.join(sorted(all_words)) or 'none'}."
+                f"Wanted word(s) {missing} not found in {self.data_dir}. Words present, most clips "
+                f"first: {shown or 'none'}."
             )
         for mode in self.Modes:
             if not self.data_index[mode]:

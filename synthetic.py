@@ -14,7 +14,9 @@ to see the effects of model size and quantization. What it is not: a replacement
 a model trained on it recognizes real people worse than one trained on real recordings.
 """
 
+import concurrent.futures
 import ctypes
+import functools
 import hashlib
 import json
 import multiprocessing
@@ -38,6 +40,53 @@ AUXILIARY_WORDS = [
     "backward", "forward", "follow", "learn", "visual",
 ]
 WORDS = CORE_WORDS + AUXILIARY_WORDS
+# Any other English word is an "unknown" too: each speaker also says a few of these, so the unknown
+# class learns more than the 35 words. Homophones of the dataset's words (know, too, for, ate,
+# write, won...) are left out: they sound like keywords.
+EXTRA_UNKNOWN_WORDS = """
+about above across act add after again age ago air all almost alone along also always am and
+animal answer any apple april area arm around art ask away baby back bad bag ball bank base bath
+bear beat become been before begin behind bell best better between big bill black blue board boat
+body book boss both bottle box boy bread break bridge bright bring brother brown build burn bus
+busy buy cake call came camera can candle car card care carry case catch cause center chair
+chance change cheap check child choose city class clean clear clock close cloud coat cold color
+come common cook cool copy corner count country cover cow cross cup cut dance dark daughter day
+dead deal dear deep desk dinner door draw dream dress drink drive drop dry during early earth east
+easy eat edge egg else empty end enjoy enough even evening event ever every example eye face fact
+fall family far farm fast father fear feel few field fill film find fine finger fire first fish
+flat floor flower fly food foot free fresh friend front fruit full fun game garden gate girl give
+glass gold good great green ground group grow guess half hand hang hard hat head hear heart heat
+heavy hello help here high hill hold hole home hope horse hot hour huge hungry ice idea inside iron
+island job join jump just keep key kid kind king kitchen knee lady lake land large last late laugh
+lead leaf leg less letter level life light like line lion list little live long look lot loud love
+low lunch machine main make man many map mark market matter may meat meet middle milk mind minute
+miss moment money month moon more morning most mother mountain mouth move much music must name
+near neck need never new news next nice night noise north nose note nothing number ocean offer
+office often oil old only open orange other outside over page paint paper park part party pass
+past path pay pen people pick picture piece pink place plan plant plate play please pocket point
+poor pretty price print problem pull push queen question quick quiet race radio rain reach read
+ready real red remember rest rice rich ride ring river road rock roof room round rule run safe salt
+same sand save say school sea season seat second see sell send serve shape share sharp ship shirt
+shoe shop short show shut side sign silver simple sing sister sit size skin sky sleep slow small
+smile snow soft some song soon sorry sound south space speak special speed spring square staff
+stand star start station stay step still stone store story street strong student study sugar summer
+sun sure sweet swim table take talk tall taste teach team tell test thank thick thin thing think
+third through throw ticket time tired today together tomorrow tonight top touch town toy train
+travel true try turn under until use usual very view visit voice wait walk wall want warm wash
+watch water wave way wear weather week welcome west wet what wheel when where which white why
+wide wife wild wind window winter wish with woman wonder wood word work world write year young
+""".split()
+EXTRA_UNKNOWN_WORDS = [w for w in EXTRA_UNKNOWN_WORDS if w not in ("write",)]
+
+# How utterances are made varied; recorded in the dataset's marker, so a changed recipe makes a
+# new dataset. (benchmarks/real_speech.py measures what each ingredient does on real voices.)
+RECIPE = {
+    "extra_unknown_words": 8,  # words of EXTRA_UNKNOWN_WORDS each speaker says once
+    "endings": ["", ".", "?", "!", ","],  # eSpeak gives "yes?", "yes!", "yes." other pitch contours
+    "reverb_probability": 0.6,  # share of utterances spoken in a random room
+    "band_limit_probability": 0.7,  # share of microphones that cut the highs
+    "noise_kinds": ["white", "pink", "brown", "hum", "running_tap", "fan"],  # background noise files
+}
 
 SAMPLE_RATE = 16000
 CLIP_SAMPLES = SAMPLE_RATE  # one second
@@ -144,10 +193,15 @@ def speaker_ids(count, seed):
     return sorted(chosen["training"] + chosen["validation"] + chosen["testing"])
 
 
-def make_speaker(speaker_id, seed):
-    """A fixed voice configuration for one synthetic speaker, drawn from its id."""
+def make_speaker(speaker_id, seed, extra_words=RECIPE["extra_unknown_words"], exclude=WORDS):
+    """A fixed voice configuration for one synthetic speaker, drawn from its id.
+
+    extra_words: how many words of EXTRA_UNKNOWN_WORDS (none of `exclude`) the speaker also says.
+    """
     rng = np.random.default_rng([seed, int(speaker_id, 16)])
+    pool = [w for w in EXTRA_UNKNOWN_WORDS if w not in exclude]
     return {
+        "extra_words": [str(w) for w in rng.choice(pool, size=min(extra_words, len(pool)), replace=False)],
         "id": speaker_id,
         "voice": ENGLISH_VOICES[rng.integers(len(ENGLISH_VOICES))],
         "variant": VARIANTS[rng.integers(len(VARIANTS))],
@@ -170,21 +224,33 @@ def _room_impulse_response(rng, rt60, sample_rate):
     return tail
 
 
-def _microphone(rng, audio, sample_rate):
-    """A random microphone / channel: a high-pass, a low-pass and a mild tilt."""
-    high = scipy.signal.butter(2, rng.uniform(40, 300), "highpass", fs=sample_rate, output="sos")
-    audio = scipy.signal.sosfilt(high, audio)
-    if rng.random() < 0.7:
-        low = scipy.signal.butter(4, rng.uniform(3000, 7600), "lowpass", fs=sample_rate, output="sos")
-        audio = scipy.signal.sosfilt(low, audio)
+@functools.lru_cache(maxsize=None)
+def _butterworth(order, cutoff, kind):
+    """Butterworth filter sections; cutoffs come on a 10 Hz grid, so designs are reused."""
+    return scipy.signal.butter(order, cutoff, kind, fs=SAMPLE_RATE, output="sos")
+
+
+@functools.lru_cache(maxsize=None)
+def _resampling_filter(up, down):
+    """The low-pass FIR that scipy.signal.resample_poly designs for up/down, designed once."""
+    rate = max(up, down)
+    return scipy.signal.firwin(2 * 10 * rate + 1, 1.0 / rate, window=("kaiser", 5.0))
+
+
+def _microphone(rng, audio, band_limit_probability):
+    """A random microphone / channel: a high-pass and often a low-pass of random cut-offs."""
+    audio = scipy.signal.sosfilt(_butterworth(2, round(rng.uniform(40, 300), -1), "highpass"), audio)
+    if rng.random() < band_limit_probability:
+        audio = scipy.signal.sosfilt(_butterworth(4, round(rng.uniform(3000, 7600), -1), "lowpass"), audio)
     return audio
 
 
-def render_utterance(espeak, speaker, word, rng):
+def render_utterance(espeak, speaker, word, rng, recipe=RECIPE):
     """One second of `speaker` saying `word`: float32 samples at 16 kHz."""
     voice = f"{speaker['voice']}+{speaker['variant']}"
+    endings = recipe["endings"]
     speech = espeak.speak(
-        word,
+        word + endings[rng.integers(len(endings))],
         voice,
         rate=speaker["rate"] * rng.uniform(0.8, 1.25),
         pitch=np.clip(speaker["pitch"] + rng.normal(0, 8), 0, 99),
@@ -194,19 +260,19 @@ def render_utterance(espeak, speaker, word, rng):
     # pitch and formants together, like a longer or shorter vocal tract.
     tract = speaker["vocal_tract"] * rng.uniform(0.97, 1.03)
     up, down = SAMPLE_RATE // 50, int(round(espeak.sample_rate / tract / 50))
-    speech = scipy.signal.resample_poly(speech, up, down)
+    speech = scipy.signal.resample_poly(speech, up, down, window=_resampling_filter(up, down))
     # Trim eSpeak's leading and trailing silence, keep at most 0.95 s.
     loud = np.flatnonzero(np.abs(speech) > 0.02 * (np.max(np.abs(speech)) + 1e-9))
     if len(loud):
         speech = speech[loud[0] : loud[-1] + 1]
     speech = speech[: int(0.95 * CLIP_SAMPLES)]
-    if rng.random() < 0.6:
+    if rng.random() < recipe["reverb_probability"]:
         speech = scipy.signal.fftconvolve(speech, _room_impulse_response(rng, rng.uniform(0.1, 0.6), SAMPLE_RATE))
         speech = speech[:CLIP_SAMPLES]
     clip = np.zeros(CLIP_SAMPLES)
     onset = rng.integers(0, CLIP_SAMPLES - len(speech) + 1)
     clip[onset : onset + len(speech)] = speech
-    clip = _microphone(rng, clip, SAMPLE_RATE)
+    clip = _microphone(rng, clip, recipe["band_limit_probability"])
     clip *= 10 ** (rng.uniform(-28, -3) / 20) / (np.max(np.abs(clip)) + 1e-9)
     noise_level = np.sqrt(np.mean(clip**2)) * 10 ** (-rng.uniform(20, 50) / 20)
     clip += rng.standard_normal(CLIP_SAMPLES) * noise_level
@@ -225,24 +291,60 @@ def _coloured_noise(rng, n, exponent):
     return np.fft.irfft(spectrum, n)
 
 
-def make_background_noise(seed, seconds=NOISE_SECONDS):
+def _babble(rng, n, espeak, streams=5):
+    """Several eSpeak voices talking at once, none of them clearly: like a busy room."""
+    mixture = np.zeros(n)
+    for _ in range(streams):
+        position = int(rng.integers(0, SAMPLE_RATE))
+        while position < n:
+            voice = f"{ENGLISH_VOICES[rng.integers(len(ENGLISH_VOICES))]}+{VARIANTS[rng.integers(len(VARIANTS))]}"
+            word = EXTRA_UNKNOWN_WORDS[rng.integers(len(EXTRA_UNKNOWN_WORDS))]
+            speech = espeak.speak(word, voice, rate=rng.uniform(140, 220), pitch=rng.uniform(20, 80), pitch_range=50)
+            speech = scipy.signal.resample_poly(speech, 320, 441, window=_resampling_filter(320, 441))
+            end = min(n, position + len(speech))
+            mixture[position:end] += speech[: end - position]
+            position = end + int(rng.uniform(0.05, 0.4) * SAMPLE_RATE)
+    return mixture
+
+
+def _clinks(rng, n):
+    """Dishes: short ringing clinks at random moments over a little running water."""
+    t = np.arange(int(0.15 * SAMPLE_RATE)) / SAMPLE_RATE
+    water = scipy.signal.sosfilt(_butterworth(4, 2000, "highpass"), rng.standard_normal(n)) * 0.05
+    for start in np.cumsum(rng.exponential(SAMPLE_RATE / 3, size=int(4 * n / SAMPLE_RATE))).astype(int):
+        if start + len(t) >= n:
+            break
+        frequency, decay = rng.uniform(1500, 6000), rng.uniform(0.01, 0.06)
+        ring = sum(np.sin(2 * np.pi * frequency * k * t) / k for k in (1, 2.7, 5.1)) * np.exp(-t / decay)
+        water[start : start + len(t)] += rng.uniform(0.2, 1.0) * ring
+    return water
+
+
+def make_background_noise(seed, seconds=NOISE_SECONDS, kinds=None):
     """Background noise recordings of different colours and textures: {file name: float samples}."""
+    kinds = RECIPE["noise_kinds"] if kinds is None else kinds
     rng = np.random.default_rng([seed, 1])
     n = seconds * SAMPLE_RATE
     t = np.arange(n) / SAMPLE_RATE
-    hum = sum(np.sin(2 * np.pi * 50 * k * t + rng.uniform(0, 6.3)) / k for k in range(1, 8))
-    tap_band = scipy.signal.butter(4, [900, 5000], "bandpass", fs=SAMPLE_RATE, output="sos")
-    tap = scipy.signal.sosfilt(tap_band, rng.standard_normal(n)) * (1 + 0.5 * np.sin(2 * np.pi * 0.3 * t))
-    fan_band = scipy.signal.butter(2, [80, 1200], "bandpass", fs=SAMPLE_RATE, output="sos")
-    fan = scipy.signal.sosfilt(fan_band, rng.standard_normal(n)) + 0.3 * np.sin(2 * np.pi * 120 * t)
-    noises = {
-        "white_noise.wav": rng.standard_normal(n),
-        "pink_noise.wav": _coloured_noise(rng, n, 1),
-        "brown_noise.wav": _coloured_noise(rng, n, 2),
-        "hum.wav": hum + 0.05 * rng.standard_normal(n),
-        "running_tap.wav": tap,
-        "fan.wav": fan,
+    makers = {
+        "white": lambda: rng.standard_normal(n),
+        "pink": lambda: _coloured_noise(rng, n, 1),
+        "brown": lambda: _coloured_noise(rng, n, 2),
+        "hum": lambda: sum(np.sin(2 * np.pi * 50 * k * t + rng.uniform(0, 6.3)) / k for k in range(1, 8))
+        + 0.05 * rng.standard_normal(n),
+        "running_tap": lambda: scipy.signal.sosfilt(
+            scipy.signal.butter(4, [900, 5000], "bandpass", fs=SAMPLE_RATE, output="sos"), rng.standard_normal(n))
+        * (1 + 0.5 * np.sin(2 * np.pi * 0.3 * t)),
+        "fan": lambda: scipy.signal.sosfilt(
+            scipy.signal.butter(2, [80, 1200], "bandpass", fs=SAMPLE_RATE, output="sos"), rng.standard_normal(n))
+        + 0.3 * np.sin(2 * np.pi * 120 * t),
+        "babble": lambda: _babble(rng, n, ESpeak()),
+        "dishes": lambda: _clinks(rng, n),
     }
+    unknown = [kind for kind in kinds if kind not in makers]
+    if unknown:
+        raise ValueError(f"Unknown noise kind(s) {unknown}; choose from {sorted(makers)}.")
+    noises = {f"{kind}.wav": makers[kind]() for kind in kinds}
     return {name: 0.5 * x / np.max(np.abs(x)) for name, x in noises.items()}
 
 
@@ -266,24 +368,29 @@ def _speak_speaker(job):
     global _worker_espeak
     if _worker_espeak is None:
         _worker_espeak = ESpeak()
-    out_dir, speaker, words, seed = job
-    for word in words:
+    out_dir, speaker, words, seed, recipe = job
+    for word in words + speaker["extra_words"]:
+        (Path(out_dir) / word).mkdir(exist_ok=True)
         repetitions = CORE_REPETITIONS if word in CORE_WORDS else 1
         for n in range(repetitions):
             word_seed = int(hashlib.sha1(word.encode()).hexdigest()[:8], 16)
             rng = np.random.default_rng([seed, int(speaker["id"], 16), word_seed, n])
-            clip = render_utterance(_worker_espeak, speaker, word, rng)
+            clip = render_utterance(_worker_espeak, speaker, word, rng, recipe)
             write_wav(Path(out_dir) / word / f"{speaker['id']}_nohash_{n}.wav", clip)
 
 
-def make_synthetic_dataset(data_dir, seed=0, speakers=DEFAULT_SPEAKERS, words=WORDS, processes=None):
+def make_synthetic_dataset(data_dir, seed=0, speakers=DEFAULT_SPEAKERS, words=WORDS, recipe=None, processes=None):
     """Writes the synthetic dataset into data_dir (or reuses it) and returns its path.
+
+    Every speaker says each of `words` (the core words CORE_REPETITIONS times) and a few other
+    English words, which serve as more unknowns; `recipe` overrides entries of RECIPE.
 
     Deterministic for given arguments. The set is built in a temporary folder beside data_dir and
     renamed when complete, so an interrupted run never leaves a dataset that looks complete.
     """
     data_dir = Path(data_dir)
-    settings = {"seed": seed, "speakers": speakers, "words": list(words), "version": 1}
+    recipe = {**RECIPE, **(recipe or {})}
+    settings = {"seed": seed, "speakers": speakers, "words": list(words), "recipe": recipe, "version": 2}
     marker = data_dir / MARKER_NAME
     if marker.exists():
         if json.loads(marker.read_text()) == settings:
@@ -305,13 +412,20 @@ def make_synthetic_dataset(data_dir, seed=0, speakers=DEFAULT_SPEAKERS, words=WO
     try:
         for word in words:
             (building / word).mkdir()
-        jobs = [(str(building), make_speaker(sid, seed), list(words), seed) for sid in speaker_ids(speakers, seed)]
+        jobs = [(str(building), make_speaker(sid, seed, recipe["extra_unknown_words"], words), list(words), seed, recipe)
+                for sid in speaker_ids(speakers, seed)]
         processes = processes or min(len(jobs), os.cpu_count() or 1)
-        with multiprocessing.get_context("spawn").Pool(processes) as pool:
-            for _ in pool.imap_unordered(_speak_speaker, jobs):
-                pass
+        context = multiprocessing.get_context("spawn")  # a clean process: no forked TensorFlow state
+        try:
+            with concurrent.futures.ProcessPoolExecutor(processes, mp_context=context) as pool:
+                list(pool.map(_speak_speaker, jobs))
+        except concurrent.futures.process.BrokenProcessPool as error:
+            raise RuntimeError(
+                "The speech workers died. Called from a script? Put the call under "
+                "`if __name__ == \"__main__\":`, since each worker process imports the script again."
+            ) from error
         (building / "_background_noise_").mkdir()
-        for name, noise in make_background_noise(seed).items():
+        for name, noise in make_background_noise(seed, kinds=recipe["noise_kinds"]).items():
             write_wav(building / "_background_noise_" / name, noise)
         (building / MARKER_NAME).write_text(json.dumps(settings))
         if data_dir.exists():

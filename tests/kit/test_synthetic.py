@@ -18,8 +18,9 @@ def test_make_synthetic_dataset_is_importable_from_data():
 
 
 def test_layout_is_the_speech_commands_layout(small_dataset):
-    folders = sorted(p.name for p in small_dataset.iterdir() if p.is_dir())
-    assert folders == sorted(SMALL_WORDS + ["_background_noise_"])
+    folders = {p.name for p in small_dataset.iterdir() if p.is_dir()}
+    assert set(SMALL_WORDS) | {"_background_noise_"} <= folders
+    assert folders - set(SMALL_WORDS) - {"_background_noise_"} <= set(synthetic.EXTRA_UNKNOWN_WORDS)
     for wav_path in (small_dataset / "yes").iterdir():
         assert wav_path.suffix == ".wav"
         assert len(wav_path.stem.split("_nohash_")[0]) == 8
@@ -80,7 +81,7 @@ def test_a_dataset_made_with_other_settings_is_not_mistaken_for_this_one(small_d
 
 
 def test_an_interrupted_generation_leaves_nothing_behind(tmp_path, monkeypatch):
-    def fail(seed, seconds=60):
+    def fail(seed, seconds=60, kinds=None):
         raise KeyboardInterrupt
 
     monkeypatch.setattr(synthetic, "make_background_noise", fail)
@@ -110,6 +111,24 @@ def test_every_voice_and_variant_exists_in_espeak_data():
     assert set(synthetic.VARIANTS) <= variants
 
 
-def test_the_marker_records_the_settings(small_dataset):
+def test_the_marker_records_the_settings_and_the_recipe(small_dataset):
     settings = json.loads((small_dataset / synthetic.MARKER_NAME).read_text())
     assert settings["speakers"] == SMALL_SPEAKERS and settings["words"] == SMALL_WORDS
+    assert settings["recipe"] == synthetic.RECIPE
+
+
+def test_every_speaker_also_says_a_few_other_words_as_unknowns(small_dataset):
+    extra = [p for p in small_dataset.iterdir() if p.is_dir() and p.name in synthetic.EXTRA_UNKNOWN_WORDS]
+    clips = sum(len(list(folder.glob("*.wav"))) for folder in extra)
+    assert clips == SMALL_SPEAKERS * synthetic.RECIPE["extra_unknown_words"]
+
+
+def test_extra_unknown_words_are_neither_dataset_words_nor_their_homophones():
+    homophones = {"know", "too", "to", "for", "won", "ate", "write", "sicks"}
+    assert not (set(synthetic.EXTRA_UNKNOWN_WORDS) & (set(synthetic.WORDS) | homophones))
+
+
+def test_a_changed_recipe_makes_a_new_dataset_rather_than_reusing(small_dataset):
+    with pytest.raises(ValueError, match="other settings"):
+        synthetic.make_synthetic_dataset(small_dataset, seed=0, speakers=SMALL_SPEAKERS, words=SMALL_WORDS,
+                                         recipe={"reverb_probability": 0.0})

@@ -373,6 +373,17 @@ def plan_memory(m, method="greedy", alignment=TFLM_BUFFER_ALIGNMENT):
     raise ValueError(f"method must be 'greedy' or 'optimal', got {method!r}.")
 
 
+def compare_plans(m, tflite_path):
+    """Arena bytes of the greedy plan, the optimal plan (None for graphs too large) and TFLite-Micro."""
+    buffers = buffer_lifetimes(m)
+    try:
+        optimal = plan_optimal(buffers).peak
+    except ValueError:
+        optimal = None
+    return {"greedy": plan_greedy(buffers).peak, "optimal": optimal,
+            "lower_bound": live_lower_bound(buffers), "tflite_micro_head": measure_model_ram(tflite_path)["head"]}
+
+
 def plot_memory_plan(plan, title=None):
     """Buffers as bars: operator steps across, arena offset up, labelled with their size."""
     import matplotlib.pyplot as plt

@@ -155,3 +155,8 @@ def test_the_layer_table_has_a_row_per_operator(converted_xs, with_stubs):
     assert [r["operator"] for r in rows] == ["RESHAPE", "DEPTHWISE_CONV_2D", "RESHAPE", "FULLY_CONNECTED", "SOFTMAX"]
     assert rows[1]["constant_bytes"] == 96 and rows[1]["activation_bytes"] == 2000
     assert rows[1]["macs"] == estimate.NOT_IMPLEMENTED
+
+
+def test_the_plans_compare_greedy_optimal_and_tflite_micro(converted_xs):
+    plans = estimate.compare_plans(estimate.load_model(converted_xs[1]), converted_xs[1])
+    assert plans == {"greedy": 4000, "optimal": 4000, "lower_bound": 4000, "tflite_micro_head": 4000}

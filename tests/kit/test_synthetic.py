@@ -132,3 +132,15 @@ def test_a_changed_recipe_makes_a_new_dataset_rather_than_reusing(small_dataset)
     with pytest.raises(ValueError, match="other settings"):
         synthetic.make_synthetic_dataset(small_dataset, seed=0, speakers=SMALL_SPEAKERS, words=SMALL_WORDS,
                                          recipe={"reverb_probability": 0.0})
+
+
+def test_the_command_line_writes_a_dataset(tmp_path):
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    result = subprocess.run([sys.executable, "data.py", "synth", str(tmp_path / "speech"), "--speakers", "3"],
+                            cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "Synthetic dataset ready" in result.stdout and data.has_dataset(tmp_path / "speech")

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 import student.estimate as student
+from test_tflite import read_tflite
 
 NOT_IMPLEMENTED = "not implemented yet"
 DTYPE_BYTES = {"float32": 4, "int32": 4, "int8": 1, "uint8": 1, "int16": 2, "int64": 8, "float16": 2, "bool": 1}
@@ -80,11 +81,7 @@ def load_model(tflite_path):
     from tensorflow.lite.python import schema_py_generated as schema
 
     path = Path(tflite_path)
-    if not path.is_file():
-        raise FileNotFoundError(f"No model file {path}. Convert the model first.")
-    content = path.read_bytes()
-    if len(content) < 8 or content[4:8] != b"TFL3":
-        raise ValueError(f"{path} is not a TFLite model (no TFL3 flatbuffer identifier).")
+    content = read_tflite(path)
     model = schema.ModelT.InitFromPackedBuf(content, 0)
     if len(model.subgraphs) != 1:
         raise ValueError(f"{path} has {len(model.subgraphs)} subgraphs; the estimates handle one.")
@@ -235,8 +232,6 @@ def measure_model_ram(tflite_path):
     the process's stderr; it is captured there.
     """
     from tflite_micro.python.tflite_micro import runtime
-
-    from test_tflite import read_tflite
 
     interpreter = runtime.Interpreter.from_bytes(read_tflite(tflite_path))
     details = interpreter.get_input_details(0)

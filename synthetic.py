@@ -124,6 +124,15 @@ def default_dataset_dir():
     return Path(__file__).resolve().parent / "datasets" / "synthetic_speech_commands"
 
 
+def default_dataset():
+    """The default synthetic dataset, made on first use; one made by an older kit is made anew."""
+    data_dir = default_dataset_dir()
+    marker = data_dir / MARKER_NAME
+    if marker.exists() and json.loads(marker.read_text()) != _settings(0, DEFAULT_SPEAKERS, WORDS, RECIPE):
+        shutil.rmtree(data_dir)  # the kit's own cache, recognised by its marker
+    return make_synthetic_dataset(data_dir, seed=0, speakers=DEFAULT_SPEAKERS, words=WORDS)
+
+
 # --- eSpeak NG through ctypes -------------------------------------------------------------------
 
 
@@ -401,6 +410,11 @@ def _write_background_noise(out_dir, seed, kinds):
         write_wav(Path(out_dir) / "_background_noise_" / name, noise)
 
 
+def _settings(seed, speakers, words, recipe):
+    """What a dataset is made from, as recorded in its marker file."""
+    return {"seed": seed, "speakers": speakers, "words": list(words), "recipe": recipe, "version": 3}
+
+
 def make_synthetic_dataset(data_dir, seed=0, speakers=DEFAULT_SPEAKERS, words=WORDS, recipe=None, processes=None):
     """Writes the synthetic dataset into data_dir (or reuses it) and returns its path.
 
@@ -412,7 +426,7 @@ def make_synthetic_dataset(data_dir, seed=0, speakers=DEFAULT_SPEAKERS, words=WO
     """
     data_dir = Path(data_dir)
     recipe = {**RECIPE, **(recipe or {})}
-    settings = {"seed": seed, "speakers": speakers, "words": list(words), "recipe": recipe, "version": 3}
+    settings = _settings(seed, speakers, words, recipe)
     marker = data_dir / MARKER_NAME
     if marker.exists():
         if json.loads(marker.read_text()) == settings:

@@ -94,7 +94,7 @@ def main():
     parser.add_argument("--peer-dir", type=Path, default=Path("/tmp/peers"), help="folder of the peer's data.py")
     args = parser.parse_args()
 
-    data_dir = args.data_dir or synthetic.make_synthetic_dataset(synthetic.default_dataset_dir())
+    data_dir = args.data_dir or synthetic.default_dataset()
     wanted_words = ["yes", "no"]
     model_settings = models.prepare_model_settings(len(wanted_words) + 2, 16000, 1000, 30.0, 20.0, 40)
     audio_processor = data.AudioProcessor(

@@ -13,6 +13,7 @@ for yes/no with the default schedule (2 of them to make the dataset the first ti
 import argparse
 import json
 import os
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -64,12 +65,13 @@ def main():
 
     wanted_words = args.wanted_words.split(",")
     if args.speakers == synthetic.DEFAULT_SPEAKERS and args.seed == 0:
-        data_dir = synthetic.make_synthetic_dataset(synthetic.default_dataset_dir())
+        data_dir = synthetic.default_dataset()
     else:
         data_dir = synthetic.make_synthetic_dataset(
             ROOT / "datasets" / f"synthetic_{args.speakers}_seed{args.seed}", seed=args.seed, speakers=args.speakers)
     out = args.out / "".join(wanted_words)
-    out.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(out, ignore_errors=True)  # a fresh run: no checkpoint or backup of an earlier one
+    out.mkdir(parents=True)
     result = run(args.recordings, wanted_words, args.steps, data_dir, out, seed=args.seed)
     test_tflite.print_recordings_report({**result, "errors": []}, data.prepare_words_list(wanted_words))
     print(json.dumps({"wanted_words": args.wanted_words, "steps": args.steps,

@@ -10,6 +10,7 @@ Keras model, the float32 .tflite and the int8 .tflite. Target: int8 within 1 poi
 import argparse
 import json
 import os
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -46,8 +47,9 @@ def main():
     parser.add_argument("--out", type=Path, default=ROOT / "build" / "training_bench")
     args = parser.parse_args()
 
+    shutil.rmtree(args.out, ignore_errors=True)  # a fresh run: no checkpoint of an earlier one
     settings = models.prepare_model_settings(4, 16000, 1000, 30.0, 20.0, 40)
-    data_dir = synthetic.make_synthetic_dataset(synthetic.default_dataset_dir())
+    data_dir = synthetic.default_dataset()
     processor = data.AudioProcessor(None, data_dir, 25.0, 25.0, ["yes", "no"], 10, 10, settings, micro=True)
     for name in args.models.split(","):
         keras.utils.set_random_seed(0)

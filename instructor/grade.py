@@ -204,7 +204,7 @@ def main(argv=None):
     parser.add_argument("--timeout", type=int, default=900, help="seconds per step of one submission")
     parser.add_argument("--data-dir", type=Path, default=None, help="dataset for the accuracy (default: the synthetic set)")
     args = parser.parse_args(argv)
-    data_dir = args.data_dir or synthetic.make_synthetic_dataset(synthetic.default_dataset_dir())
+    data_dir = args.data_dir or synthetic.default_dataset()
 
     submissions = [s for path in args.zips for s in find_submissions(path)]
     with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:

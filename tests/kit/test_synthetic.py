@@ -147,3 +147,22 @@ def test_the_command_line_writes_a_dataset(tmp_path):
                             cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "Synthetic dataset ready" in result.stdout and data.has_dataset(tmp_path / "speech")
+
+
+def test_the_default_dataset_made_by_an_older_kit_is_made_anew(tmp_path, monkeypatch):
+    monkeypatch.setattr(synthetic, "default_dataset_dir", lambda: tmp_path / "speech")
+    monkeypatch.setattr(synthetic, "DEFAULT_SPEAKERS", 3)
+    monkeypatch.setattr(synthetic, "WORDS", ["yes"])
+    old = tmp_path / "speech" / "yes"
+    old.mkdir(parents=True)
+    (old / "old_nohash_0.wav").write_bytes(b"old")
+    (tmp_path / "speech" / synthetic.MARKER_NAME).write_text('{"version": 1}')
+    made = synthetic.default_dataset()
+    assert not (made / "yes" / "old_nohash_0.wav").exists() and len(list((made / "yes").glob("*.wav"))) == 3 * 2
+
+
+def test_a_folder_with_an_other_synthetic_set_is_never_deleted_outside_the_default(tmp_path):
+    synthetic.make_synthetic_dataset(tmp_path / "mine", seed=0, speakers=3, words=["yes"], recipe={"noise_kinds": ["white"]})
+    with pytest.raises(ValueError, match="other settings"):
+        synthetic.make_synthetic_dataset(tmp_path / "mine", seed=1, speakers=3, words=["yes"])
+    assert (tmp_path / "mine" / "yes").is_dir()

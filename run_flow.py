@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The main job: the whole lab (Flow.ipynb) run headless on the synthetic dataset.
 
-    python run_flow.py [--out build/flow] [--steps 800,200] [--eval-step-interval 100]
+    python run_flow.py [--out build/flow] [--steps 2000,500] [--eval-step-interval 250]
                        [--model micro_kws_xs] [--wanted-words yes,no] [--data-dir DIR]
 
 Makes (or reuses) the synthetic dataset, runs every cell of Flow.ipynb with a short training
@@ -59,8 +59,8 @@ def run(out_dir, overrides, timeout=3600):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=ROOT / "build" / "flow")
-    parser.add_argument("--steps", default="800,200", help="how_many_training_steps")
-    parser.add_argument("--eval-step-interval", type=int, default=100)
+    parser.add_argument("--steps", default="2000,500", help="how_many_training_steps")
+    parser.add_argument("--eval-step-interval", type=int, default=250)
     parser.add_argument("--model", default="micro_kws_xs")
     parser.add_argument("--wanted-words", default="yes,no")
     parser.add_argument("--data-dir", type=Path, default=None, help="use this dataset folder instead of the synthetic set")

@@ -14,6 +14,7 @@ With --data-dir the notebook uses that Speech-Commands-layout folder instead (no
 
 import argparse
 import json
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -67,6 +68,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     out = args.out.resolve()
+    for previous in ("training", "models"):  # each run trains anew: no checkpoint of an earlier run is kept
+        shutil.rmtree(out / previous, ignore_errors=True)
     out.mkdir(parents=True, exist_ok=True)
     overrides = {
         "model_name": args.model,

@@ -5,6 +5,8 @@
 (`fingerprint_size` values) and returns `label_count` softmax probabilities.
 """
 
+import functools
+
 import keras
 
 
@@ -159,17 +161,12 @@ def create_student_model(model_settings, batch_size=None):
 ARCHITECTURES = {
     "micro_kws_xs": create_micro_kws_xs_model,
     "ds_cnn": create_ds_cnn_model,
-    "ds_cnn_s": lambda settings, batch_size=None: create_ds_cnn_model(settings, "s", batch_size),
-    "ds_cnn_m": lambda settings, batch_size=None: create_ds_cnn_model(settings, "m", batch_size),
-    "ds_cnn_l": lambda settings, batch_size=None: create_ds_cnn_model(settings, "l", batch_size),
     "cnn": create_cnn_model,
-    "cnn_s": lambda settings, batch_size=None: create_cnn_model(settings, "s", batch_size),
-    "cnn_m": lambda settings, batch_size=None: create_cnn_model(settings, "m", batch_size),
-    "cnn_l": lambda settings, batch_size=None: create_cnn_model(settings, "l", batch_size),
     "dnn": create_dnn_model,
-    "dnn_s": lambda settings, batch_size=None: create_dnn_model(settings, "s", batch_size),
-    "dnn_m": lambda settings, batch_size=None: create_dnn_model(settings, "m", batch_size),
-    "dnn_l": lambda settings, batch_size=None: create_dnn_model(settings, "l", batch_size),
+    # The three published sizes of each Hello Edge family: ds_cnn_s, ds_cnn_m, ds_cnn_l, ...
+    **{f"{family}_{size}": functools.partial(create, size=size)
+       for family, create in (("ds_cnn", create_ds_cnn_model), ("cnn", create_cnn_model), ("dnn", create_dnn_model))
+       for size in "sml"},
     "student": create_student_model,
 }
 

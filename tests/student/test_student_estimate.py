@@ -1,8 +1,5 @@
 """Task 10: ROM, RAM and MAC formulas (student/estimate.py), on hand-made layers and on micro_kws_xs."""
 
-import numpy as np
-import pytest
-
 import estimate
 from student import estimate as student
 

@@ -20,7 +20,7 @@ def model_settings():
     """The lab's settings for yes/no: 4 labels, 49 x 40 features."""
     import models
 
-    return models.prepare_model_settings(4, 16000, 1000, 30.0, 20.0, 40)
+    return models.lab_model_settings(["yes", "no"])
 
 
 @pytest.fixture(scope="session")
@@ -70,13 +70,17 @@ def lab_flags(tmp_path, **overrides):
 @pytest.fixture(scope="session")
 def trained_xs(tmp_path_factory, audio_processor, model_settings):
     """micro_kws_xs trained for 300 steps on the small set: (model, flags, best checkpoint, test accuracy)."""
+    import keras
+
+    import checkpoints
     import models
     import train
 
+    keras.utils.set_random_seed(0)  # the same starting weights and data order in every run
     flags = lab_flags(tmp_path_factory.mktemp("trained"))
     model = models.get_model(model_settings, "micro_kws_xs", model_name=flags.model_name)
     _, test_accuracy = train.train(model, audio_processor, flags)
-    return model, flags, train.latest_checkpoint(train.checkpoint_dir(flags)), test_accuracy
+    return model, flags, checkpoints.latest_checkpoint(checkpoints.checkpoint_dir(flags)), test_accuracy
 
 
 @pytest.fixture(scope="session")

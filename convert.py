@@ -14,8 +14,7 @@ import numpy as np
 import tensorflow as tf
 
 import data
-import models
-import train
+from checkpoints import with_weights
 from files import write_atomically
 
 NUM_REP_DATA_SAMPLES = 100  # validation examples used to calibrate the int8 ranges
@@ -23,7 +22,9 @@ NUM_REP_DATA_SAMPLES = 100  # validation examples used to calibrate the int8 ran
 
 def convert(model, audio_processor, checkpoint, quantize, inference_type, tflite_path,
             pin_input_quantization=False):
-    """Loads a checkpoint into model, converts it and writes tflite_path.
+    """Converts model with the checkpoint's weights and writes tflite_path.
+
+    The weights are loaded into a batch-1 copy: the model passed in keeps its own.
 
     Args:
         model: The Keras model (its architecture must match the checkpoint).
@@ -46,10 +47,7 @@ def convert(model, audio_processor, checkpoint, quantize, inference_type, tflite
         raise ValueError("An int8 input/output needs quantize=True.")
     if pin_input_quantization and inference_type != "int8":
         raise ValueError("pin_input_quantization applies to int8 models only.")
-    if checkpoint:
-        train.load_checkpoint(model, checkpoint)
-
-    converter = tf.lite.TFLiteConverter.from_keras_model(models.with_batch_size(model, 1))
+    converter = tf.lite.TFLiteConverter.from_keras_model(with_weights(model, checkpoint, batch_size=1))
     if quantize:
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
         converter.representative_dataset = _representative_dataset(audio_processor, pin_input_quantization)
@@ -69,12 +67,8 @@ def convert(model, audio_processor, checkpoint, quantize, inference_type, tflite
             )
         write_atomically(tflite_path, tflite_model)
         write_atomically(tflite_path.with_suffix(".json"), json.dumps(quantization, indent=2) + "\n")
-        print(f"Input quantization: scale {quantization['input']['scale']:.6f}, zero point "
-              f"{quantization['input']['zero_point']} (firmware features: scale "
-              f"{data.INT8_FEATURE_SCALE:.6f}, zero point {data.INT8_FEATURE_ZERO_POINT})")
     else:
         write_atomically(tflite_path, tflite_model)
-    print(f"{'Quantized' if quantize else 'Converted'} model saved to {tflite_path}.")
     return tflite_path
 
 
@@ -111,6 +105,13 @@ def model_quantization(tflite_model):
         scale, zero_point = details["quantization"]
         result[key] = {"scale": float(scale), "zero_point": int(zero_point), "dtype": details["dtype"].__name__}
     return result
+
+
+def print_input_quantization(tflite_path):
+    """The int8 model's input scale and zero point beside the firmware's feature mapping."""
+    quantization = json.loads(Path(tflite_path).with_suffix(".json").read_text())["input"]
+    print(f"Input quantization: scale {quantization['scale']:.6f}, zero point {quantization['zero_point']} "
+          f"(firmware features: scale {data.INT8_FEATURE_SCALE:.6f}, zero point {data.INT8_FEATURE_ZERO_POINT})")
 
 
 def _is_firmware_mapping(quantization):

@@ -12,20 +12,16 @@ splits it into training / validation / testing by a hash of the speaker, adds th
 With `micro=True` the features are exactly what TFLite-Micro's micro frontend computes on the
 microcontroller, so a model trained here sees on the board what it saw in training.
 
-Offline, `python data.py synth DIR` writes a synthetic dataset of the same layout (see synthetic.py).
+Offline, `python synthetic.py DIR` writes a synthetic dataset of the same layout (see synthetic.py).
 """
 
-import argparse
 import concurrent.futures
 import enum
 import glob
-import hashlib
 import math
 import os
 import random
-import re
 import shutil
-import sys
 import tarfile
 import tempfile
 import urllib.error
@@ -37,14 +33,19 @@ import numpy as np
 import tensorflow as tf
 from tensorflow.lite.experimental.microfrontend.python.ops import audio_microfrontend_op
 
-from synthetic import make_synthetic_dataset  # noqa: F401  (part of this module's interface)
+# The dataset's conventions, used here under the names the lab's notebook knows (data.which_set, ...).
+from speech_commands import (  # noqa: F401
+    BACKGROUND_NOISE_DIR_NAME,
+    SILENCE_INDEX,
+    SILENCE_LABEL,
+    UNKNOWN_WORD_INDEX,
+    UNKNOWN_WORD_LABEL,
+    has_dataset,
+    prepare_words_list,
+    to_int16,
+    which_set,
+)
 
-MAX_NUM_WAVS_PER_CLASS = 2**27 - 1  # ~134M, the constant of the dataset's split rule
-SILENCE_LABEL = "_silence_"
-SILENCE_INDEX = 0
-UNKNOWN_WORD_LABEL = "_unknown_"
-UNKNOWN_WORD_INDEX = 1
-BACKGROUND_NOISE_DIR_NAME = "_background_noise_"
 RANDOM_SEED = 59185
 AUGMENT_BATCH = 64  # clips augmented together in one vectorized step
 
@@ -53,36 +54,6 @@ AUGMENT_BATCH = 64  # clips augmented together in one vectorized step
 FRONTEND_OUTPUT_SCALE = 10.0 / 256.0  # = 1 / 25.6
 INT8_FEATURE_SCALE = 666.0 / (25.6 * 256.0)  # ~0.10162 float units per int8 step
 INT8_FEATURE_ZERO_POINT = -128
-
-
-def prepare_words_list(wanted_words):
-    """Prepends the silence and unknown classes to the wanted words.
-
-    Index 0 is always silence and index 1 unknown, as the lab's labels
-    `["silence", "unknown"] + words` assume.
-    """
-    return [SILENCE_LABEL, UNKNOWN_WORD_LABEL, *wanted_words]
-
-
-def which_set(filename, validation_percentage, testing_percentage):
-    """Decides which split ("training", "validation" or "testing") a file belongs to.
-
-    This is the Speech Commands rule: the speaker id (the file name without `_nohash_...`) is
-    hashed with SHA-1, so every recording of one speaker lands in the same split, and the split of
-    a file never changes when files are added. It gives the same answers as the dataset's
-    published validation_list.txt and testing_list.txt.
-    """
-    base_name = os.path.basename(filename)
-    hash_name = re.sub(r"_nohash_.*$", "", base_name)
-    hash_name_hashed = hashlib.sha1(hash_name.encode("utf-8")).hexdigest()
-    percentage_hash = (int(hash_name_hashed, 16) % (MAX_NUM_WAVS_PER_CLASS + 1)) * (
-        100.0 / MAX_NUM_WAVS_PER_CLASS
-    )
-    if percentage_hash < validation_percentage:
-        return "validation"
-    if percentage_hash < (testing_percentage + validation_percentage):
-        return "testing"
-    return "training"
 
 
 # --- Reading audio ------------------------------------------------------------------------------
@@ -212,11 +183,6 @@ def features_from_audio(audio, model_settings, micro=True):
     return tf.reshape(features, [model_settings["fingerprint_size"]])
 
 
-def to_int16(samples):
-    """Float samples in [-1, 1] -> int16, as a 16-bit microphone would deliver them."""
-    return np.clip(np.round(np.asarray(samples, np.float64) * 32768.0), -32768, 32767).astype(np.int16)
-
-
 def compute_features(samples, model_settings, micro=True):
     """Features of one clip, through the same code as `AudioProcessor.get_data`.
 
@@ -253,11 +219,6 @@ def quantize_features(features):
 
 
 # --- Download -----------------------------------------------------------------------------------
-
-
-def has_dataset(data_dir):
-    """True when data_dir holds at least one `<word>/*.wav` clip."""
-    return bool(glob.glob(os.path.join(glob.escape(str(data_dir)), "*", "*.wav")))
 
 
 def maybe_download_and_extract(data_url, data_dir):
@@ -307,7 +268,7 @@ def _download(data_url, directory):
         raise RuntimeError(
             f"Could not download {data_url} ({error}). Without network access, set "
             "SPEECH_COMMANDS_DIR to a folder that holds the Speech Commands dataset, or make the "
-            "synthetic dataset with `python data.py synth DIR` and use that folder."
+            "synthetic dataset with `python synthetic.py DIR` and use that folder."
         ) from error
     except BaseException:
         os.remove(part_path)
@@ -327,8 +288,11 @@ def _extract(archive, data_dir):
     data_dir = Path(data_dir)
     partial = Path(tempfile.mkdtemp(prefix=f".{data_dir.name}-extracting-", dir=data_dir.parent))
     try:
+        from tqdm.auto import tqdm
+
         with tarfile.open(archive, "r:gz") as tar:
-            tar.extractall(partial, filter=_refuse_outside_members)
+            members = tqdm(tar, desc="Extracting", unit=" files")
+            tar.extractall(partial, members=members, filter=_refuse_outside_members)
         if not has_dataset(partial):
             raise RuntimeError("The archive holds no <word>/*.wav clips.")
         if data_dir.exists():
@@ -583,21 +547,3 @@ class AudioProcessor:
             features[row : row + len(batch)] = batch.numpy()
             row += len(batch)
         return features
-
-
-def main(argv=None):
-    parser = argparse.ArgumentParser(description="MicroKWS data tools.")
-    commands = parser.add_subparsers(dest="command", required=True)
-    synth = commands.add_parser("synth", help="write the synthetic Speech-Commands-style dataset")
-    synth.add_argument("data_dir")
-    synth.add_argument("--seed", type=int, default=0)
-    synth.add_argument("--speakers", type=int, default=None, help="number of synthetic speakers")
-    args = parser.parse_args(argv)
-    if args.command == "synth":
-        options = {} if args.speakers is None else {"speakers": args.speakers}
-        path = make_synthetic_dataset(args.data_dir, seed=args.seed, **options)
-        print(f"Synthetic dataset ready in {path}")
-
-
-if __name__ == "__main__":
-    sys.exit(main())

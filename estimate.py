@@ -1,9 +1,9 @@
 """ROM, RAM and compute (MAC) estimates of a .tflite model, and the truth to compare them with.
 
-`load_model` reads the .tflite flatbuffer into a plain view: operators in execution order, and
-tensors with shape, type, size and whether they are constant (weights) or activations.
-`estimate_model_rom`, `estimate_model_ram` and `estimate_model_macs` hand plain numbers from that
-view to the student's formulas in student/estimate.py.
+`estimate_model_rom`, `estimate_model_ram` and `estimate_model_macs` hand plain numbers from the
+model's view (`load_model`, from tflite_file.py) to a set of formulas: the student's in
+student/estimate.py unless others are passed (the grader passes the reference ones). The
+student's file is imported only when an estimate is asked for, never by `import estimate`.
 
 The truth: `measure_model_ram` runs the model under TFLite-Micro and reads its arena usage, and
 `plan_memory` is a reference memory planner for any graph (branches and several inputs too):
@@ -14,122 +14,16 @@ import itertools
 import os
 import sys
 import tempfile
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 
 import numpy as np
 
-import student.estimate as student
-from test_tflite import read_tflite
+# The model view lives in tflite_file.py; the lab's notebook calls it as estimate.load_model.
+from tflite_file import Model, Operator, Tensor, load_model  # noqa: F401
 
 NOT_IMPLEMENTED = "not implemented yet"
-DTYPE_BYTES = {"float32": 4, "int32": 4, "int8": 1, "uint8": 1, "int16": 2, "int64": 8, "float16": 2, "bool": 1}
 WEIGHT_OPERATORS = ("FULLY_CONNECTED", "CONV_2D", "DEPTHWISE_CONV_2D")
 TFLM_BUFFER_ALIGNMENT = 16  # TFLite-Micro aligns every arena buffer to 16 bytes
-
-
-# --- A plain view of the model ------------------------------------------------------------------
-
-
-@dataclass
-class Tensor:
-    index: int
-    name: str
-    shape: tuple
-    dtype: str
-    bytes: int
-    is_constant: bool  # True: stored in the model (ROM); False: an activation buffer (RAM)
-
-    def __str__(self):
-        kind = "constant" if self.is_constant else "activation"
-        return f"#{self.index} {self.dtype}{list(self.shape)} {self.bytes} B {kind} ({self.name})"
-
-
-@dataclass
-class Operator:
-    index: int
-    type: str  # e.g. "CONV_2D"
-    inputs: list  # of Tensor, in the operator's order (data, weights, bias)
-    outputs: list
-    options: dict = field(default_factory=dict)  # strides, padding, depth_multiplier, activation
-
-    def __str__(self):
-        options = ", ".join(f"{k}={v}" for k, v in self.options.items())
-        ins = ", ".join(f"#{t.index}" for t in self.inputs)
-        outs = ", ".join(f"#{t.index}" for t in self.outputs)
-        return f"{self.index}: {self.type}({ins}) -> {outs}" + (f"  [{options}]" if options else "")
-
-
-@dataclass
-class Model:
-    path: Path
-    file_size: int
-    tensors: list
-    operators: list
-    inputs: list  # of Tensor
-    outputs: list
-
-    def __str__(self):
-        lines = [f"{self.path.name}: {self.file_size} bytes, {len(self.operators)} operators"]
-        lines += ["operators:"] + [f"  {op}" for op in self.operators]
-        lines += ["tensors:"] + [f"  {t}" for t in self.tensors]
-        return "\n".join(lines)
-
-
-def load_model(tflite_path):
-    """Reads a .tflite file into a Model (operators in execution order, tensors with sizes)."""
-    from tensorflow.lite.python import schema_py_generated as schema
-
-    path = Path(tflite_path)
-    content = read_tflite(path)
-    model = schema.ModelT.InitFromPackedBuf(content, 0)
-    if len(model.subgraphs) != 1:
-        raise ValueError(f"{path} has {len(model.subgraphs)} subgraphs; the estimates handle one.")
-    graph = model.subgraphs[0]
-    type_names = {v: k.lower() for k, v in vars(schema.TensorType).items() if not k.startswith("_")}
-    operator_names = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
-
-    tensors = []
-    for index, t in enumerate(graph.tensors):
-        shape = tuple(int(d) for d in (t.shape if t.shape is not None else []))
-        dtype = type_names[t.type]
-        buffer = model.buffers[t.buffer].data if t.buffer < len(model.buffers) else None
-        is_constant = buffer is not None and len(buffer) > 0
-        tensors.append(Tensor(index, t.name.decode(), shape, dtype,
-                              int(np.prod(shape, dtype=np.int64)) * DTYPE_BYTES.get(dtype, 1), is_constant))
-
-    operators = []
-    for index, op in enumerate(graph.operators):
-        code = model.operatorCodes[op.opcodeIndex]
-        name = operator_names.get(max(code.builtinCode, code.deprecatedBuiltinCode), "CUSTOM")
-        operators.append(Operator(
-            index, name,
-            [tensors[i] for i in op.inputs if i >= 0],
-            [tensors[i] for i in op.outputs if i >= 0],
-            _options(op.builtinOptions),
-        ))
-    return Model(path, len(content), tensors, operators,
-                 [tensors[i] for i in graph.inputs], [tensors[i] for i in graph.outputs])
-
-
-def _options(builtin_options):
-    """The options a student needs, with readable names."""
-    if builtin_options is None:
-        return {}
-    raw = vars(builtin_options)
-    options = {}
-    if "strideH" in raw:
-        options["strides"] = (raw["strideH"], raw["strideW"])
-    if "padding" in raw:
-        options["padding"] = {0: "SAME", 1: "VALID"}.get(raw["padding"], raw["padding"])
-    if "depthMultiplier" in raw:
-        options["depth_multiplier"] = raw["depthMultiplier"]
-    if "filterHeight" in raw:
-        options["pool_size"] = (raw["filterHeight"], raw["filterWidth"])
-    if "fusedActivationFunction" in raw:
-        options["activation"] = {0: "NONE", 1: "RELU", 2: "RELU_N1_TO_1", 3: "RELU6", 4: "TANH"}.get(
-            raw["fusedActivationFunction"], raw["fusedActivationFunction"])
-    return options
 
 
 # --- The student's formulas applied to the model ------------------------------------------------
@@ -140,17 +34,23 @@ def weight_tensors(m):
     return [t for op in m.operators if op.type in WEIGHT_OPERATORS for t in op.inputs[1:] if t.is_constant]
 
 
-def estimate_model_rom(m):
-    """Bytes of weights and biases by the student's estimate_rom, or None while not implemented."""
-    weights = weight_tensors(m)
-    estimate = student.estimate_rom([(list(t.shape), t.dtype) for t in weights])
-    counted = {t.index for t in weights}
-    others = sum(t.bytes for t in m.tensors if t.is_constant and t.index not in counted)
-    print(f"File size {m.file_size} B; other constants (e.g. reshape shapes) {others} B; the rest is "
-          "the flatbuffer's description of tensors and operators.")
-    if estimate is None:
-        print(f"estimate_rom: {NOT_IMPLEMENTED} (student/estimate.py)")
-    return estimate
+def student_formulas():
+    """The student's formulas (student/estimate.py), imported when an estimate is first asked for."""
+    import student.estimate
+
+    return student.estimate
+
+
+def estimate_model_rom(m, formulas=None):
+    """Bytes of weights and biases by the formulas' estimate_rom, or None while not implemented."""
+    formulas = formulas or student_formulas()
+    return formulas.estimate_rom([(list(t.shape), t.dtype) for t in weight_tensors(m)])
+
+
+def other_constant_bytes(m):
+    """Bytes of the constants that are not weights or biases (e.g. the shapes of RESHAPE)."""
+    counted = {t.index for t in weight_tensors(m)}
+    return sum(t.bytes for t in m.tensors if t.is_constant and t.index not in counted)
 
 
 def ram_layers(m):
@@ -159,17 +59,15 @@ def ram_layers(m):
             for op in m.operators]
 
 
-def estimate_model_ram(m):
-    """(best_case, worst_case) bytes by the student's estimate_ram, or None while not implemented."""
-    estimate = student.estimate_ram(ram_layers(m))
-    if estimate is None:
-        print(f"estimate_ram: {NOT_IMPLEMENTED} (student/estimate.py)")
-    return estimate
+def estimate_model_ram(m, formulas=None):
+    """(best_case, worst_case) bytes by the formulas' estimate_ram, or None while not implemented."""
+    formulas = formulas or student_formulas()
+    return formulas.estimate_ram(ram_layers(m))
 
 
 def operator_macs(op, formulas=None):
     """MACs of one operator by the given formulas (the student's by default); 0 for other types."""
-    formulas = formulas or student
+    formulas = formulas or student_formulas()
     if op.type == "FULLY_CONNECTED":
         weights, output = op.inputs[1], op.outputs[0]
         h_out = int(np.prod(output.shape[:-1]))
@@ -188,21 +86,22 @@ def operator_macs(op, formulas=None):
     return 0
 
 
-def estimate_model_macs(m):
-    """Total MACs by the student's formulas, or None while any needed formula is not implemented."""
-    counts = [operator_macs(op) for op in m.operators]
-    if any(count is None for count in counts):
-        missing = sorted({op.type for op, count in zip(m.operators, counts) if count is None})
-        print(f"MAC formulas for {', '.join(missing)}: {NOT_IMPLEMENTED} (student/estimate.py)")
-        return None
-    return int(sum(counts))
+def estimate_model_macs(m, formulas=None):
+    """Total MACs by the formulas, or None while any formula the model needs is not implemented."""
+    counts = [operator_macs(op, formulas) for op in m.operators]
+    return None if None in counts else int(sum(counts))
 
 
-def layer_table(m):
-    """One row per operator: type, output shape, constant bytes, activation bytes, MACs (student's)."""
+def missing_mac_formulas(m, formulas=None):
+    """The operator types whose MAC formula is not implemented yet."""
+    return sorted({op.type for op in m.operators if operator_macs(op, formulas) is None})
+
+
+def layer_table(m, formulas=None):
+    """One row per operator: type, output shape, constant bytes, activation bytes, MACs (formulas')."""
     rows = []
     for op in m.operators:
-        macs = operator_macs(op)
+        macs = operator_macs(op, formulas)
         rows.append({
             "operator": op.type,
             "output_shape": op.outputs[0].shape,
@@ -213,27 +112,40 @@ def layer_table(m):
     return rows
 
 
-def print_layer_table(m):
+def print_layer_table(rows):
+    """Prints the rows of layer_table."""
     print(f"{'operator':<20}{'output shape':<18}{'const. B':>10}{'activ. B':>10}{'MACs':>22}")
-    for row in layer_table(m):
+    for row in rows:
         print(f"{row['operator']:<20}{str(list(row['output_shape'])):<18}{row['constant_bytes']:>10}"
               f"{row['activation_bytes']:>10}{str(row['macs']):>22}")
+
+
+def print_estimate(what, value, function):
+    """One line: the estimate, or which function of student/estimate.py is still to be written."""
+    if value is None:
+        print(f"{what}: {NOT_IMPLEMENTED} ({function} in student/estimate.py)")
+    else:
+        print(f"{what}: {value}")
 
 
 # --- The truth: TFLite-Micro's own arena ---------------------------------------------------------
 
 
 def measure_model_ram(tflite_path):
-    """Runs the model once under TFLite-Micro; returns its arena use {"head", "tail", "total"} bytes.
+    """Runs the model (a path or a Model) once under TFLite-Micro; returns its arena use {"head", "tail", "total"} bytes.
 
     head is the planned memory of the activation buffers (what the RAM estimates are about), tail
     the interpreter's persistent data (tensor structs, quantization parameters, kernel data).
     The numbers come from the RecordingMicroAllocator's report, which is printed by C++ code to
     the process's stderr; it is captured there.
     """
+    from test_tflite import TFLM_MISSING, tflite_micro_available
+
+    if not tflite_micro_available():
+        raise RuntimeError(TFLM_MISSING + " Use estimate.arena_head(m) for the planner's figure.")
     from tflite_micro.python.tflite_micro import runtime
 
-    interpreter = runtime.Interpreter.from_bytes(read_tflite(tflite_path))
+    interpreter = runtime.Interpreter.from_bytes(load_model(tflite_path).content)
     details = interpreter.get_input_details(0)
     interpreter.set_input(np.zeros(details["shape"], dtype=details["dtype"]), 0)
     interpreter.invoke()
@@ -245,6 +157,20 @@ def measure_model_ram(tflite_path):
             raise RuntimeError(f"TFLite-Micro's allocation report has no '{key}' line:\n{report}")
         usage[key] = int(line.split(f"Arena allocation {key}")[1].split()[0])
     return usage
+
+
+def arena_head(m):
+    """(bytes, source): the activation arena TFLite-Micro plans for the model.
+
+    Measured by TFLite-Micro where it is installed; elsewhere the kit's greedy planner, which
+    plans the same strategy (equal on the zoo's models, as the tests check on Linux).
+    """
+    from test_tflite import tflite_micro_available
+
+    m = load_model(m)
+    if tflite_micro_available():
+        return measure_model_ram(m)["head"], "TFLite-Micro"
+    return plan_memory(m).peak, "the kit's planner (TFLite-Micro is not installed here)"
 
 
 def _capture_stderr(function):
@@ -368,15 +294,19 @@ def plan_memory(m, method="greedy", alignment=TFLM_BUFFER_ALIGNMENT):
     raise ValueError(f"method must be 'greedy' or 'optimal', got {method!r}.")
 
 
-def compare_plans(m, tflite_path):
-    """Arena bytes of the greedy plan, the optimal plan (None for graphs too large) and TFLite-Micro."""
+def compare_plans(m):
+    """Arena bytes of the greedy plan, the optimal plan (None for graphs too large) and TFLite-Micro
+    (None where it is not installed)."""
+    from test_tflite import tflite_micro_available
+
     buffers = buffer_lifetimes(m)
     try:
         optimal = plan_optimal(buffers).peak
     except ValueError:
         optimal = None
     return {"greedy": plan_greedy(buffers).peak, "optimal": optimal,
-            "lower_bound": live_lower_bound(buffers), "tflite_micro_head": measure_model_ram(tflite_path)["head"]}
+            "lower_bound": live_lower_bound(buffers),
+            "tflite_micro_head": measure_model_ram(m)["head"] if tflite_micro_available() else None}
 
 
 def plot_memory_plan(plan, title=None):

@@ -8,7 +8,7 @@ shape; arrows follow the activation tensors. For an interactive view, open the f
 import matplotlib.pyplot as plt
 from matplotlib.patches import FancyBboxPatch
 
-import estimate
+from tflite_file import load_model
 
 
 def _label(op):
@@ -24,10 +24,8 @@ def _label(op):
 
 
 def plot_graph(tflite_path_or_model):
-    """Draws the operators of a model (a path or an estimate.Model) and returns the figure."""
-    m = tflite_path_or_model
-    if not isinstance(m, estimate.Model):
-        m = estimate.load_model(m)
+    """Draws the operators of a model (a path or a tflite_file.Model) and returns the figure."""
+    m = load_model(tflite_path_or_model)
     step = 1.6
     height = step * (len(m.operators) + 1)
     figure, axis = plt.subplots(figsize=(6, 0.55 * height + 1))

@@ -40,13 +40,39 @@ def inject_parameters(notebook, overrides):
     return notebook
 
 
+def section_of_each_cell(notebook):
+    """{cell index: the title of the notebook section ("## ..." heading) the cell belongs to}."""
+    sections, title = {}, None
+    for index, cell in enumerate(notebook.cells):
+        if cell.cell_type == "markdown":
+            heading = next((line for line in cell.source.splitlines() if line.startswith("## ")), None)
+            title = heading[3:].strip() if heading else title
+        sections[index] = title
+    return sections
+
+
+def _section_printer(notebook):
+    """nbclient hook: prints a section's title, with the time, when its first cell starts."""
+    sections, shown = section_of_each_cell(notebook), set()
+    started = time.time()
+
+    def on_cell_start(cell, cell_index):
+        title = sections.get(cell_index)
+        if title and title not in shown:
+            shown.add(title)
+            print(f"[{time.time() - started:6.0f} s] {title}", flush=True)
+
+    return on_cell_start
+
+
 def run(out_dir, overrides, timeout=3600):
     """Executes Flow.ipynb with the overrides; writes the executed notebook and its HTML copy."""
     from nbconvert import HTMLExporter
 
     notebook = inject_parameters(nbformat.read(ROOT / "Flow.ipynb", as_version=4), overrides)
     client = NotebookClient(notebook, timeout=timeout, kernel_name="python3",
-                            resources={"metadata": {"path": str(ROOT)}})
+                            resources={"metadata": {"path": str(ROOT)}},
+                            on_cell_start=_section_printer(notebook))
     try:
         client.execute()
     except CellExecutionError:
@@ -98,11 +124,13 @@ def main(argv=None):
         return 1
     summary = json.loads((out / "summary.json").read_text())
     print(f"\nDone in {time.time() - started:.0f} s: {summary['model']} on {summary['wanted_words']} ({summary['dataset']} data)")
+    tflm = summary["int8_tflm_test_accuracy"]
     print(f"  test accuracy: Keras {summary['keras_test_accuracy']:.3f}, float .tflite "
           f"{summary['float_tflite_test_accuracy']:.3f}, int8 .tflite {summary['int8_tflite_test_accuracy']:.3f} "
-          f"(TFLite-Micro {summary['int8_tflm_test_accuracy']:.3f})")
+          f"(TFLite-Micro {'not installed here' if tflm is None else f'{tflm:.3f}'})")
+    arena = summary["ram_arena_total_bytes"]
     print(f"  int8 model: {summary['tflite_bytes']} B file, {summary['rom_weight_bytes']} B weights, "
-          f"{summary['ram_best_case_bytes']} B activations (arena {summary['ram_arena_total_bytes']} B)")
+          f"{summary['ram_best_case_bytes']} B activations (arena {'-' if arena is None else arena} B)")
     estimates = summary["student_estimates"]
     print(f"  your estimates: ROM {estimates['rom'] or 'not implemented yet'}, RAM {estimates['ram'] or 'not implemented yet'}, "
           f"MACs {estimates['macs'] or 'not implemented yet'}")

@@ -7,7 +7,7 @@ in under a minute, so the whole lab runs on a machine without network access.
 A "speaker" is a fixed eSpeak voice configuration (language voice, variant, base pitch, pitch range,
 speaking rate and vocal-tract length); every utterance varies these a little and is placed at a
 random onset, in a randomly drawn room, through a randomly drawn microphone, at a random level.
-Speaker ids are hashed by `data.which_set` like real speakers, so the splits stay speaker-disjoint.
+Speaker ids are hashed by `speech_commands.which_set` like real speakers, so the splits stay speaker-disjoint.
 
 What it is good for: running and testing the whole flow, and learning the keyword task well enough
 to see the effects of model size and quantization. What it is not: a replacement for real voices;
@@ -31,6 +31,8 @@ from pathlib import Path
 
 import numpy as np
 import scipy.signal
+
+from speech_commands import to_int16, which_set
 
 # The 35 words of Speech Commands v0.02: the 20 core words are recorded more often, as in the real set.
 CORE_WORDS = [
@@ -191,8 +193,6 @@ class ESpeak:
 
 
 def _split_of(speaker_id):
-    from data import which_set  # data imports this module; import here to avoid a cycle
-
     return which_set(f"{speaker_id}_nohash_0.wav", VALIDATION_PERCENTAGE, TESTING_PERCENTAGE)
 
 
@@ -375,7 +375,7 @@ def make_background_noise(seed, seconds=NOISE_SECONDS, kinds=None):
 
 def write_wav(path, samples):
     """Writes float samples in [-1, 1] as a 16 kHz mono 16-bit wav."""
-    pcm = np.clip(np.round(np.asarray(samples) * 32767.0), -32768, 32767).astype("<i2")
+    pcm = to_int16(samples).astype("<i2")
     with wave.open(str(path), "wb") as wav:
         wav.setnchannels(1)
         wav.setsampwidth(2)
@@ -412,7 +412,7 @@ def _write_background_noise(out_dir, seed, kinds):
 
 def _settings(seed, speakers, words, recipe):
     """What a dataset is made from, as recorded in its marker file."""
-    return {"seed": seed, "speakers": speakers, "words": list(words), "recipe": recipe, "version": 3}
+    return {"seed": seed, "speakers": speakers, "words": list(words), "recipe": recipe, "version": 4}
 
 
 def make_synthetic_dataset(data_dir, seed=0, speakers=DEFAULT_SPEAKERS, words=WORDS, recipe=None, processes=None):
@@ -443,6 +443,8 @@ def make_synthetic_dataset(data_dir, seed=0, speakers=DEFAULT_SPEAKERS, words=WO
     if speakers < 3:
         raise ValueError("A synthetic dataset needs at least 3 speakers (one for each split).")
 
+    from tqdm.auto import tqdm
+
     data_dir.parent.mkdir(parents=True, exist_ok=True)
     building = Path(tempfile.mkdtemp(prefix=f".{data_dir.name}-building-", dir=data_dir.parent))
     try:
@@ -459,7 +461,8 @@ def make_synthetic_dataset(data_dir, seed=0, speakers=DEFAULT_SPEAKERS, words=WO
             with concurrent.futures.ProcessPoolExecutor(processes or os.cpu_count() or 1, mp_context=context, **fresh) as pool:
                 tasks = [pool.submit(_write_background_noise, str(building), seed, recipe["noise_kinds"])]
                 tasks += [pool.submit(_speak_speakers, str(building), chunk, list(words), seed, recipe) for chunk in chunks]
-                for task in tasks:
+                done = concurrent.futures.as_completed(tasks)
+                for task in tqdm(done, total=len(tasks), desc="Speaking the synthetic dataset", unit="task"):
                     task.result()
         except concurrent.futures.process.BrokenProcessPool as error:
             raise RuntimeError(
@@ -474,3 +477,23 @@ def make_synthetic_dataset(data_dir, seed=0, speakers=DEFAULT_SPEAKERS, words=WO
         shutil.rmtree(building, ignore_errors=True)
         raise
     return data_dir
+
+
+def main(argv=None):
+    """Command line: python synthetic.py DIR [--seed N] [--speakers N]."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description="Write the synthetic Speech-Commands-style dataset.")
+    parser.add_argument("data_dir", help="an empty or new folder")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--speakers", type=int, default=DEFAULT_SPEAKERS, help="number of synthetic speakers")
+    args = parser.parse_args(argv)
+    try:
+        path = make_synthetic_dataset(args.data_dir, seed=args.seed, speakers=args.speakers)
+    except ValueError as error:
+        parser.exit(2, f"error: {error}\n")
+    print(f"Synthetic dataset ready in {path}")
+
+
+if __name__ == "__main__":
+    main()

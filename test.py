@@ -69,25 +69,27 @@ def print_student_metrics(confusion_matrix, class_names):
             print(f"    {key} = {value:.3f}" if isinstance(value, float) else f"    {key} = {value}")
 
 
-def test(model, audio_processor, model_settings, checkpoint, batch_size=100, class_names=None):
-    """The lab's test step: loads a checkpoint, then accuracy, confusion matrix and metrics.
+def test(model, audio_processor, model_settings, checkpoint, batch_size=100):
+    """The lab's test step: the checkpoint's weights on the testing split.
 
-    Returns (accuracy, confusion_matrix) on the testing split.
+    The weights are loaded into a copy, so the model passed in keeps its own. Returns
+    (accuracy, confusion_matrix); print_test_report shows them with the student's metrics.
     """
-    import train
+    from checkpoints import with_weights
 
-    train.load_checkpoint(model, checkpoint)
     dataset = audio_processor.get_data(audio_processor.Modes.TESTING).batch(batch_size)
-    predictions = model.predict(dataset, verbose=0)
+    predictions = with_weights(model, checkpoint).predict(dataset, verbose=0)
     expected_indices = np.concatenate([labels.numpy() for _, labels in dataset])
     predicted_indices = np.argmax(predictions, axis=1)
-
     accuracy = get_accuracy(expected_indices, predicted_indices)
-    confusion_matrix = get_confusion_matrix(expected_indices, predicted_indices, model_settings)
-    print(f"test accuracy = {accuracy * 100:.2f}% (N={audio_processor.set_size(audio_processor.Modes.TESTING)})")
+    return accuracy, get_confusion_matrix(expected_indices, predicted_indices, model_settings)
+
+
+def print_test_report(accuracy, confusion_matrix, class_names, title="test"):
+    """Accuracy, the confusion matrix and the student's per-class metrics."""
+    print(f"{title} accuracy = {accuracy * 100:.2f}% (N={int(np.sum(confusion_matrix))})")
     print()
     print("confusion matrix (rows: expected, columns: predicted):")
     print(confusion_matrix)
     print()
-    print_student_metrics(confusion_matrix, class_names or audio_processor.words_list)
-    return accuracy, confusion_matrix
+    print_student_metrics(confusion_matrix, class_names)

@@ -1,8 +1,11 @@
 """Testing a converted .tflite model, on LiteRT or on TFLite-Micro's own kernels.
 
-`tflite_test` runs a model over a split of the dataset, as the lab's notebook does; runtime="tflm"
-uses the TFLite-Micro interpreter, i.e. the kernels the microcontroller runs. int8 inputs are
-quantized, and int8 outputs read, with the model's own scale and zero point.
+`tflite_test` runs a model over a split of the dataset, as the lab's notebook does. Three runtimes:
+- "tflm": TFLite-Micro's own kernels, the ones the microcontroller runs: the device's figures;
+- "litert_reference": LiteRT's reference kernels, the same integer arithmetic as TFLite-Micro's
+  (its outputs differ from TFLite-Micro's by at most one int8 step, see `compare_runtimes`);
+- "litert": LiteRT with its default optimized kernels (XNNPACK), fastest, a few steps off.
+int8 inputs are quantized, and int8 outputs read, with the model's own scale and zero point.
 
 (A kit helper, not a pytest file: the tests live in tests/.)
 """
@@ -12,39 +15,51 @@ from pathlib import Path
 import numpy as np
 
 from test import get_accuracy, get_confusion_matrix
+from speech_commands import SILENCE_INDEX, SILENCE_LABEL, UNKNOWN_WORD_INDEX, prepare_words_list
+from tflite_file import load_model
 
-RUNTIMES = ("litert", "tflm")
+RUNTIMES = ("litert", "litert_reference", "tflm")
+TFLM_MISSING = ("TFLite-Micro (the tflite-micro package) is not installed here: it is published for Linux "
+                "x86_64 only. The kit uses LiteRT's reference kernels (runtime=\"litert_reference\") instead.")
+
+
+def tflite_micro_available():
+    """True where the tflite-micro package imports (its wheels exist for Linux x86_64 only)."""
+    try:
+        from tflite_micro.python.tflite_micro import runtime  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def device_runtime():
+    """The runtime whose figures stand for the device: TFLite-Micro, else LiteRT's reference kernels."""
+    return "tflm" if tflite_micro_available() else "litert_reference"
 MODES = {"train": "TRAINING", "training": "TRAINING", "validation": "VALIDATION",
          "test": "TESTING", "testing": "TESTING"}
 
 
-def read_tflite(tflite_path):
-    """The bytes of a .tflite file; a clear error for a missing file or one that is not TFLite."""
-    path = Path(tflite_path)
-    if not path.is_file():
-        raise FileNotFoundError(f"No model file {path}. Convert the model first (convert.convert).")
-    content = path.read_bytes()
-    if len(content) < 8 or content[4:8] != b"TFL3":
-        raise ValueError(f"{path} is not a TFLite model (no TFL3 flatbuffer identifier).")
-    return content
-
-
 class TFLiteModel:
-    """A .tflite model ready to classify flat feature vectors, one at a time (batch 1)."""
+    """A .tflite model (a path or a tflite_file.Model) ready to classify flat feature vectors, one at
+    a time (batch 1)."""
 
     def __init__(self, tflite_path, runtime="litert"):
-        from ai_edge_litert.interpreter import Interpreter
+        from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
         if runtime not in RUNTIMES:
             raise ValueError(f"runtime must be one of {RUNTIMES}, got {runtime!r}.")
-        content = read_tflite(tflite_path)
-        self.path, self.runtime = Path(tflite_path), runtime
-        litert = Interpreter(model_content=content)
+        model = load_model(tflite_path)
+        content = model.content
+        self.path, self.runtime = model.path, runtime
+        kernels = OpResolverType.BUILTIN_REF if runtime == "litert_reference" else OpResolverType.AUTO
+        litert = Interpreter(model_content=content, experimental_op_resolver_type=kernels)
         litert.allocate_tensors()
         self.input = litert.get_input_details()[0]
         self.output = litert.get_output_details()[0]
-        if runtime == "litert":
+        if runtime != "tflm":
             self._interpreter = litert
+        elif not tflite_micro_available():
+            raise RuntimeError(TFLM_MISSING)
         else:
             from tflite_micro.python.tflite_micro import runtime as tflm
 
@@ -63,17 +78,21 @@ class TFLiteModel:
         info = np.iinfo(self.input["dtype"])
         return np.clip(np.round(features / scale) + zero_point, info.min, info.max).astype(self.input["dtype"])
 
-    def predict_quantized(self, model_input):
-        """Class probabilities (float) for one input already in the model's input type."""
-        if self.runtime == "litert":
-            self._interpreter.set_tensor(self.input["index"], model_input)
-            self._interpreter.invoke()
-            output = self._interpreter.get_tensor(self.output["index"])
-        else:
+    def output_values(self, model_input):
+        """The model's raw output (int8 steps for an int8 model) for one input in its input type."""
+        if self.runtime == "tflm":
             self._interpreter.set_input(model_input, 0)
             self._interpreter.invoke()
             output = self._interpreter.get_output(0)
-        output = np.asarray(output).reshape(-1)
+        else:
+            self._interpreter.set_tensor(self.input["index"], model_input)
+            self._interpreter.invoke()
+            output = self._interpreter.get_tensor(self.output["index"])
+        return np.array(output).reshape(-1)
+
+    def predict_quantized(self, model_input):
+        """Class probabilities (float) for one input already in the model's input type."""
+        output = self.output_values(model_input)
         if self.output["dtype"] != np.float32:
             scale, zero_point = self.output["quantization"]
             output = (output.astype(np.float32) - zero_point) * scale
@@ -94,11 +113,11 @@ def check_input_size(model, model_settings):
 
 
 def tflite_test(model_settings, audio_processor, tflite_path, mode="test", runtime="litert"):
-    """Runs a .tflite model over a split and prints accuracy and confusion matrix.
+    """Runs a .tflite model (a path or a tflite_file.Model) over a split of the dataset.
 
     Args:
         mode: "test", "validation" or "training".
-        runtime: "litert" (the LiteRT interpreter) or "tflm" (TFLite-Micro's kernels).
+        runtime: one of RUNTIMES: "litert", "litert_reference" or "tflm" (the device's kernels).
 
     Returns:
         (accuracy, confusion_matrix)
@@ -112,19 +131,42 @@ def tflite_test(model_settings, audio_processor, tflite_path, mode="test", runti
     for features, label in dataset.as_numpy_iterator():
         expected.append(int(label))
         predicted.append(int(np.argmax(model.predict(features))))
-    accuracy = get_accuracy(expected, predicted)
-    confusion_matrix = get_confusion_matrix(expected, predicted, model_settings)
-    print(f"{Path(tflite_path).name} on {runtime}: {mode} accuracy = {accuracy * 100:.2f}% (N={len(expected)})")
-    print("confusion matrix (rows: expected, columns: predicted):")
-    print(confusion_matrix)
-    return accuracy, confusion_matrix
+    return get_accuracy(expected, predicted), get_confusion_matrix(expected, predicted, model_settings)
 
 
-def runtime_agreement(tflite_path, features):
-    """Share of feature vectors on which LiteRT and TFLite-Micro predict the same class."""
-    litert, tflm = TFLiteModel(tflite_path, "litert"), TFLiteModel(tflite_path, "tflm")
-    same = [np.argmax(litert.predict(x)) == np.argmax(tflm.predict(x)) for x in features]
+def runtime_agreement(tflite_path, features, runtimes=("litert", "tflm")):
+    """Share of feature vectors on which two runtimes predict the same class."""
+    first, second = (TFLiteModel(tflite_path, runtime) for runtime in runtimes)
+    same = [np.argmax(first.predict(x)) == np.argmax(second.predict(x)) for x in features]
     return float(np.mean(same))
+
+
+def compare_runtimes(tflite_path, features, runtimes=("litert_reference", "tflm")):
+    """How far two runtimes' raw outputs (int8 steps) lie apart on the same feature vectors.
+
+    Rounding inside optimized kernels differs, so outputs may differ by a step or a few; a
+    prediction can then flip only where the two best classes lie within twice that difference.
+    Returns a dict: count, max_difference (steps), share_differing (examples with any output
+    different), clear (examples whose two best classes lie more than 2 x max_difference apart
+    in the first runtime) and clear_agreement (share of those with the same predicted class).
+    """
+    first, second = (TFLiteModel(tflite_path, runtime) for runtime in runtimes)
+    inputs = [first.quantize_input(x) for x in features]
+    a = np.stack([first.output_values(x) for x in inputs]).astype(np.int64)
+    b = np.stack([second.output_values(x) for x in inputs]).astype(np.int64)
+    difference = np.abs(a - b)
+    max_difference = int(difference.max())
+    top_two = np.sort(a, axis=1)[:, -2:]
+    clear = (top_two[:, 1] - top_two[:, 0]) > 2 * max_difference
+    same_class = np.argmax(a, axis=1) == np.argmax(b, axis=1)
+    return {
+        "runtimes": tuple(runtimes),
+        "count": len(a),
+        "max_difference": max_difference,
+        "share_differing": float(np.mean(difference.any(axis=1))),
+        "clear": int(clear.sum()),
+        "clear_agreement": float(np.mean(same_class[clear])) if clear.any() else 1.0,
+    }
 
 
 # --- Real recordings -----------------------------------------------------------------------------
@@ -136,21 +178,19 @@ def find_recordings(recordings_dir, wanted_words):
     <dir>/<word>/*.wav: a wanted word is its own class, any other word is unknown;
     <dir>/_silence_/*.wav is silence; other folders starting with "_" are skipped.
     """
-    import data
-
     recordings_dir = Path(recordings_dir)
     if not recordings_dir.is_dir():
         raise FileNotFoundError(f"No folder {recordings_dir}.")
-    words = data.prepare_words_list(wanted_words)
+    words = prepare_words_list(wanted_words)
     found = []
     for folder in sorted(p for p in recordings_dir.iterdir() if p.is_dir()):
         name = folder.name.lower()
-        if name == data.SILENCE_LABEL:
-            label = data.SILENCE_INDEX
+        if name == SILENCE_LABEL:
+            label = SILENCE_INDEX
         elif name.startswith("_"):
             continue
         else:
-            label = words.index(name) if name in words else data.UNKNOWN_WORD_INDEX
+            label = words.index(name) if name in words else UNKNOWN_WORD_INDEX
         found += [(path, label) for path in sorted(folder.glob("*.wav"))]
     if not found:
         raise ValueError(
@@ -167,7 +207,7 @@ def evaluate_recordings(tflite_path, recordings_dir, wanted_words, model_setting
     frontend features, quantized with the model's own input scale and zero point, and classified.
 
     Returns a dict with accuracy, balanced_accuracy (mean recall over the classes present),
-    confusion_matrix (rows expected, columns predicted, classes as data.prepare_words_list),
+    confusion_matrix (rows expected, columns predicted, classes as speech_commands.prepare_words_list),
     count, errors [(file, expected, predicted)], cut (files longer than a clip) and per_class
     recall.
     """
@@ -175,7 +215,7 @@ def evaluate_recordings(tflite_path, recordings_dir, wanted_words, model_setting
 
     model = TFLiteModel(tflite_path, runtime)
     check_input_size(model, model_settings)
-    words = data.prepare_words_list(wanted_words)
+    words = prepare_words_list(wanted_words)
     desired = model_settings["desired_samples"]
     expected, predicted, errors, cut = [], [], [], []
     for path, label in find_recordings(recordings_dir, wanted_words):
@@ -236,12 +276,12 @@ def main(argv=None):
     parser.add_argument("--runtime", choices=RUNTIMES, default="litert")
     args = parser.parse_args(argv)
     wanted_words = args.wanted_words.split(",")
-    model_settings = models.prepare_model_settings(len(wanted_words) + 2, 16000, 1000, 30.0, 20.0, 40)
+    model_settings = models.lab_model_settings(wanted_words)
     try:
         result = evaluate_recordings(args.model, args.recordings, wanted_words, model_settings, args.runtime)
     except (FileNotFoundError, ValueError) as error:
         parser.exit(2, f"error: {error}\n")
-    print_recordings_report(result, ["_silence_", "_unknown_"] + wanted_words)
+    print_recordings_report(result, prepare_words_list(wanted_words))
 
 
 if __name__ == "__main__":

@@ -10,19 +10,14 @@ when the model was built inside a `tf.distribute.MirroredStrategy` scope (the gl
 `flags.batch_size`; Keras splits it across the devices).
 """
 
-import glob
 import math
-import os
-import re
-import warnings
 from pathlib import Path
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-CHECKPOINT_PATTERN = re.compile(r"_(\d+\.\d+)\.weights\.h5$")
-
+from checkpoints import best_accuracy, checkpoint_dir
 
 def parse_schedule(flags):
     """(steps per phase, learning rate per phase) from "12000,3000" and "0.001,0.0001"."""
@@ -34,11 +29,6 @@ def parse_schedule(flags):
             f"({flags.learning_rate}) must list the same number of phases."
         )
     return steps, rates
-
-
-def checkpoint_dir(flags):
-    """Where the best checkpoints of this model go: <train_dir>/<model_name>/best."""
-    return Path(flags.train_dir) / flags.model_name / "best"
 
 
 def train(model, audio_processor, flags, extra_callbacks=()):
@@ -71,7 +61,7 @@ def train(model, audio_processor, flags, extra_callbacks=()):
 
     best_dir = checkpoint_dir(flags)
     best_dir.mkdir(parents=True, exist_ok=True)
-    best_so_far = _best_accuracy(best_dir)
+    best_so_far = best_accuracy(best_dir)
     callbacks = [
         keras.callbacks.ModelCheckpoint(
             filepath=str(best_dir / (flags.model_name + "_{val_accuracy:.3f}.weights.h5")),
@@ -96,54 +86,12 @@ def train(model, audio_processor, flags, extra_callbacks=()):
 
     test_data = audio_processor.get_data(modes.TESTING).batch(flags.batch_size)
     _, test_accuracy = model.evaluate(test_data, verbose=0)
-    print(f"Final test accuracy: {test_accuracy * 100:.2f}%")
     return history, test_accuracy
 
 
 def _boundaries(steps):
     """Step numbers at which the learning rate changes: the cumulative ends of all but the last phase."""
     return [int(b) for b in np.cumsum(steps)[:-1]]
-
-
-def _best_accuracy(directory):
-    """The highest validation accuracy among the checkpoints in a directory, or None."""
-    accuracies = [float(m.group(1)) for f in glob.glob(str(Path(directory) / "*.weights.h5"))
-                  if (m := CHECKPOINT_PATTERN.search(f))]
-    return max(accuracies) if accuracies else None
-
-
-def latest_checkpoint(directory):
-    """The best checkpoint in a directory of `<name>_<val_accuracy>.weights.h5` files.
-
-    With save_best_only the best is also the newest; of equal accuracies the newest wins.
-    Replaces tf.train.latest_checkpoint, which does not know Keras 3 weight files.
-    """
-    files = [f for f in glob.glob(str(Path(directory) / "*.weights.h5")) if CHECKPOINT_PATTERN.search(f)]
-    if not files:
-        raise FileNotFoundError(
-            f"No checkpoint (*_<accuracy>.weights.h5) in {directory}. Train the model first "
-            "(the training cell writes them there), or check FLAGS.train_dir and FLAGS.model_name."
-        )
-    return max(files, key=lambda f: (float(CHECKPOINT_PATTERN.search(f).group(1)), os.path.getmtime(f)))
-
-
-def load_checkpoint(model, checkpoint):
-    """Loads a .weights.h5 checkpoint into model, with a clear error if it does not fit."""
-    if not os.path.isfile(checkpoint):
-        raise FileNotFoundError(f"Checkpoint {checkpoint} does not exist.")
-    try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            model.load_weights(checkpoint)
-        skipped = [str(w.message) for w in caught if "Skipping" in str(w.message) or "retain" in str(w.message)]
-        if skipped:
-            raise ValueError(f"{len(skipped)} layer(s) found no weights in the file: {skipped[0]}")
-    except (ValueError, KeyError) as error:
-        raise ValueError(
-            f"Checkpoint {checkpoint} does not fit model {model.name!r}: it was saved from another "
-            f"architecture or other model settings ({error}). Build the model that was trained, or "
-            "train this one."
-        ) from error
 
 
 def plot_history(history):

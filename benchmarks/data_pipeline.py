@@ -96,7 +96,7 @@ def main():
 
     data_dir = args.data_dir or synthetic.default_dataset()
     wanted_words = ["yes", "no"]
-    model_settings = models.prepare_model_settings(len(wanted_words) + 2, 16000, 1000, 30.0, 20.0, 40)
+    model_settings = models.lab_model_settings(wanted_words)
     audio_processor = data.AudioProcessor(
         None, data_dir, 25.0, 25.0, wanted_words, 10, 10, model_settings, micro=True
     )

@@ -22,6 +22,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+import checkpoints  # noqa: E402
 import convert  # noqa: E402
 import data  # noqa: E402
 import models  # noqa: E402
@@ -32,7 +33,7 @@ import train  # noqa: E402
 
 def run(recordings, wanted_words, steps, data_dir, out, model_name="micro_kws_xs", seed=0):
     """Trains on data_dir, converts to int8, evaluates on the recordings; returns a result dict."""
-    settings = models.prepare_model_settings(len(wanted_words) + 2, 16000, 1000, 30.0, 20.0, 40)
+    settings = models.lab_model_settings(wanted_words)
     share = 100.0 / (len(wanted_words) + 2)
     processor = data.AudioProcessor(None, data_dir, share, share, wanted_words, 10, 10, settings, micro=True)
     flags = argparse.Namespace(
@@ -46,7 +47,7 @@ def run(recordings, wanted_words, steps, data_dir, out, model_name="micro_kws_xs
     started = time.time()
     train.train(model, processor, flags)
     training_seconds = time.time() - started
-    checkpoint = train.latest_checkpoint(train.checkpoint_dir(flags))
+    checkpoint = checkpoints.latest_checkpoint(checkpoints.checkpoint_dir(flags))
     int8_path = convert.convert(model, processor, checkpoint, True, "int8", out / f"{model_name}_quantized.tflite")
     synthetic_accuracy, _ = test_tflite.tflite_test(settings, processor, int8_path)
     result = test_tflite.evaluate_recordings(int8_path, recordings, wanted_words, settings)

@@ -21,6 +21,7 @@ sys.path.insert(0, str(ROOT))
 
 import keras  # noqa: E402
 
+import checkpoints  # noqa: E402
 import convert  # noqa: E402
 import data  # noqa: E402
 import models  # noqa: E402
@@ -48,7 +49,7 @@ def main():
     args = parser.parse_args()
 
     shutil.rmtree(args.out, ignore_errors=True)  # a fresh run: no checkpoint of an earlier one
-    settings = models.prepare_model_settings(4, 16000, 1000, 30.0, 20.0, 40)
+    settings = models.lab_model_settings(["yes", "no"])
     data_dir = synthetic.default_dataset()
     processor = data.AudioProcessor(None, data_dir, 25.0, 25.0, ["yes", "no"], 10, 10, settings, micro=True)
     for name in args.models.split(","):
@@ -60,7 +61,7 @@ def main():
         model = models.get_model(settings, name, model_name=name)
         timer = StepTimer()
         _, keras_accuracy = train.train(model, processor, flags, extra_callbacks=[timer])
-        checkpoint = train.latest_checkpoint(train.checkpoint_dir(flags))
+        checkpoint = checkpoints.latest_checkpoint(checkpoints.checkpoint_dir(flags))
         float_path = convert.convert(model, processor, checkpoint, False, "fp32", args.out / f"{name}.tflite")
         int8_path = convert.convert(model, processor, checkpoint, True, "int8", args.out / f"{name}_quantized.tflite")
         float_accuracy, _ = test_tflite.tflite_test(settings, processor, float_path)

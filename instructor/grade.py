@@ -34,6 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from files import write_atomically  # noqa: E402
 from instructor import kit  # noqa: E402
 
+REFERENCE_FORMULAS = kit.ROOT / "instructor" / "solution" / "estimate.py"
 MAX_FILES = 200
 MAX_UNPACKED_BYTES = 50 * 1024 * 1024
 MOODLE_FOLDER = re.compile(r"^(?P<name>.+)_(?P<id>\d+)_assignsubmission_file_?$")
@@ -122,45 +123,34 @@ def run_tests(kit_dir, timeout):
     return tests
 
 
-MEASURE_SCRIPT = """
-import json, sys
-sys.path.insert(0, ".")
-import challenge, data, models
-from instructor.solution import estimate as reference
-words = sys.argv[1].split(",")
-settings = models.prepare_model_settings(len(words) + 2, 16000, 1000, 30.0, 20.0, 40)
-share = 100.0 / (len(words) + 2)
-processor = data.AudioProcessor(None, sys.argv[3], share, share, words, 10, 10, settings, micro=True)
-print("REPORT" + json.dumps(challenge.check_model(sys.argv[2], processor, settings, mac_formulas=reference)))
-"""
-
-
 def measure(kit_dir, words, data_dir, timeout):
     """Re-measures the challenge in a subprocess (a hostile model file can only crash that).
 
-    It runs in the instructor's kit, with the reference MAC formulas, on the submitted model file:
-    no student code runs there.
+    It runs the instructor's kit's `challenge.py`, with the reference MAC formulas, on the submitted
+    model file: no student code runs there.
     """
     import challenge
 
     int8 = [f for f in challenge.expected_files(words) if f.endswith("_quantized.tflite")][0]
     if not (Path(kit_dir) / int8).is_file():
         raise SubmissionError(f"{int8} is missing")
+    report = Path(kit_dir) / "challenge-report.json"
+    command = [sys.executable, str(kit.ROOT / "challenge.py"), str(Path(kit_dir) / int8), "--wanted-words", words,
+               "--data-dir", str(Path(data_dir).resolve()), "--mac-formulas", str(REFERENCE_FORMULAS),
+               "--json", str(report)]
     try:
-        result = subprocess.run([sys.executable, "-c", MEASURE_SCRIPT, words, str(Path(kit_dir) / int8), str(data_dir)],
-                                cwd=kit.ROOT, capture_output=True, text=True, timeout=timeout)
+        result = subprocess.run(command, cwd=kit.ROOT, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired as error:
         raise SubmissionError(f"measuring the model took over {timeout} s") from error
-    line = next((l for l in result.stdout.splitlines() if l.startswith("REPORT")), None)
-    if line is None:
+    if result.returncode != 0 or not report.is_file():
         raise SubmissionError(f"the model could not be measured: {result.stderr.strip()[-500:]}")
-    return json.loads(line[len("REPORT"):])
+    return json.loads(report.read_text())
 
 
 def grade_one(label, student, student_id, content, out_dir, data_dir, timeout):
     """Grades one submission; returns its CSV row (errors are reported in the row, never raised)."""
     import challenge
-    from submit import read_lines
+    from submit import read_lines, read_words
 
     row = {"submission": label, "student": student, "student_id": student_id}
     tests = []
@@ -171,12 +161,15 @@ def grade_one(label, student, student_id, content, out_dir, data_dir, timeout):
             kit_dir = kit.copy_kit(Path(temporary) / "kit")  # no instructor/: students cannot import it
             unpack_into_kit(content, kit_dir)
             names = read_lines(kit_dir / "names.txt") if (kit_dir / "names.txt").is_file() else []
-            words = (read_lines(kit_dir / "words.txt") or [""])[0].replace(" ", "") if (kit_dir / "words.txt").is_file() else ""
+            try:
+                words, words_problem = read_words(kit_dir, challenge.load_challenge()["groups"]), None
+            except ValueError as error:
+                words, words_problem = "", str(error)
             row.update(names="; ".join(names), keywords=words)
             tests = run_tests(kit_dir, timeout)
             row.update(tests_passed=sum(t["score"] for t in tests), tests_total=len(tests))
-            if words not in challenge.load_challenge()["groups"].values():
-                raise SubmissionError(f"words.txt names no group's keywords: {words!r}")
+            if words_problem:
+                raise SubmissionError(words_problem)
             report = measure(kit_dir, words, data_dir, timeout)
             row.update({name: item["value"] for name, item in report.items()})
             row["challenge_passed"] = all(item["passed"] for item in report.values())
@@ -207,8 +200,12 @@ def main(argv=None):
     data_dir = args.data_dir or synthetic.default_dataset()
 
     submissions = [s for path in args.zips for s in find_submissions(path)]
+    print(f"Grading {len(submissions)} submission(s) with {max(1, args.jobs)} job(s) ...", flush=True)
     with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
-        rows = list(pool.map(lambda s: grade_one(*s, args.out, data_dir, args.timeout), submissions))
+        futures = [pool.submit(grade_one, *s, args.out, data_dir, args.timeout) for s in submissions]
+        for done, future in enumerate(concurrent.futures.as_completed(futures), 1):
+            print(f"[{done}/{len(futures)}] graded {future.result()['submission']}", flush=True)
+        rows = [future.result() for future in futures]
     text = io.StringIO()
     writer = csv.DictWriter(text, fieldnames=CSV_FIELDS)
     writer.writeheader()

@@ -4,8 +4,9 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from submit import STUDENT_FILES  # noqa: F401  (student/<name>.py, the files students fill in)
+
 ROOT = Path(__file__).resolve().parent.parent
-STUDENT_FILES = ["metrics.py", "callbacks.py", "estimate.py", "model.py"]
 # Never part of a copy: environments, data, outputs and caches.
 SKIPPED_DIRS = {".git", ".venv", "build", "datasets", "training", "models", "results", "submissions",
                 "__pycache__", ".pytest_cache", ".ipynb_checkpoints"}
@@ -37,5 +38,5 @@ def copy_kit(destination, root=ROOT, include_instructor=False):
 
 def overlay_solution(kit_dir, root=ROOT):
     """Replaces the student files of a kit copy with the reference solution."""
-    for name in STUDENT_FILES:
-        shutil.copy2(Path(root) / "instructor" / "solution" / name, Path(kit_dir) / "student" / name)
+    for relative in STUDENT_FILES:
+        shutil.copy2(Path(root) / "instructor" / "solution" / Path(relative).name, Path(kit_dir) / relative)

@@ -4,6 +4,7 @@ import csv
 import io
 import json
 import zipfile
+from pathlib import Path
 
 import pytest
 
@@ -22,7 +23,8 @@ def _zip(files):
 
 def _good_submission(converted_xs):
     float_path, int8_path = converted_xs
-    files = {f"student/{name}": (kit.ROOT / "instructor" / "solution" / name).read_text() for name in kit.STUDENT_FILES}
+    files = {relative: (kit.ROOT / "instructor" / "solution" / Path(relative).name).read_text()
+             for relative in kit.STUDENT_FILES}
     files.update({
         "names.txt": "Ada Lovelace\n", "words.txt": "yes,no\n",
         "models/kws_model_student_yesno_quantized.tflite": int8_path.read_bytes(),
@@ -43,7 +45,7 @@ def graded(tmp_path_factory, converted_xs, small_dataset):
     (folder / "moodle.zip").write_bytes(moodle)
     (folder / "hostile.zip").write_bytes(_zip({**good, "../outside.py": "print('escaped')"}))
     (folder / "broken.zip").write_bytes(b"this is not a zip")
-    stub_files = {f"student/{name}": (kit.ROOT / "student" / name).read_text() for name in kit.STUDENT_FILES}
+    stub_files = {relative: (kit.ROOT / relative).read_text() for relative in kit.STUDENT_FILES}
     (folder / "cheat.zip").write_bytes(_zip({
         **stub_files, "names.txt": "Eve\n", "words.txt": "yes,no\n",
         "tests/student/test_student_metrics.py": "def test_nothing():\n    pass\n",

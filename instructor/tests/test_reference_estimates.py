@@ -11,12 +11,6 @@ from instructor.solution import estimate as reference
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture
-def with_reference(monkeypatch):
-    """The harness calling the instructor's reference formulas instead of student/estimate.py."""
-    monkeypatch.setattr(estimate, "student", reference)
-
-
 @pytest.fixture(scope="module")
 def int8_models(audio_processor, model_settings, tmp_path_factory):
     """Untrained int8 ds_cnn and cnn (weights do not change sizes or MACs)."""
@@ -27,23 +21,23 @@ def int8_models(audio_processor, model_settings, tmp_path_factory):
     return built, paths
 
 
-def test_micro_kws_xs_needs_48000_macs(converted_xs, with_reference):
-    assert estimate.estimate_model_macs(estimate.load_model(converted_xs[1])) == 25 * 20 * 4 * (5 * 4) + 2000 * 4
+def test_micro_kws_xs_needs_48000_macs(converted_xs):
+    assert estimate.estimate_model_macs(estimate.load_model(converted_xs[1]), reference) == 25 * 20 * 4 * (5 * 4) + 2000 * 4
 
 
-def test_micro_kws_xs_rom_is_its_weights_and_biases(converted_xs, with_reference):
+def test_micro_kws_xs_rom_is_its_weights_and_biases(converted_xs):
     # depthwise kernel 5x4x4 int8 + 4 int32 biases, dense 4x2000 int8 + 4 int32 biases
-    assert estimate.estimate_model_rom(estimate.load_model(converted_xs[1])) == 80 + 16 + 8000 + 16
+    assert estimate.estimate_model_rom(estimate.load_model(converted_xs[1]), reference) == 80 + 16 + 8000 + 16
 
 
-def test_micro_kws_xs_best_case_ram_is_the_tflite_micro_arena_head(converted_xs, with_reference):
-    best_case, worst_case = estimate.estimate_model_ram(estimate.load_model(converted_xs[1]))
+def test_micro_kws_xs_best_case_ram_is_the_tflite_micro_arena_head(converted_xs):
+    best_case, worst_case = estimate.estimate_model_ram(estimate.load_model(converted_xs[1]), reference)
     assert best_case == 4000 == estimate.measure_model_ram(converted_xs[1])["head"]
 
 
-def test_micro_kws_xs_worst_case_ram_is_the_sum_of_its_activations(converted_xs, with_reference):
+def test_micro_kws_xs_worst_case_ram_is_the_sum_of_its_activations(converted_xs):
     m = estimate.load_model(converted_xs[1])
-    _, worst_case = estimate.estimate_model_ram(m)
+    _, worst_case = estimate.estimate_model_ram(m, reference)
     assert worst_case == sum(t.bytes for t in m.tensors if not t.is_constant) == 1960 * 2 + 2000 * 2 + 4 * 2
 
 
@@ -63,12 +57,12 @@ def _macs_from_layer_shapes(model):
 
 
 @pytest.mark.parametrize("name", ["ds_cnn", "cnn"])
-def test_macs_match_a_count_from_the_layer_shapes(int8_models, name, with_reference):
+def test_macs_match_a_count_from_the_layer_shapes(int8_models, name):
     built, paths = int8_models
-    assert estimate.estimate_model_macs(estimate.load_model(paths[name])) == _macs_from_layer_shapes(built[name])
+    assert estimate.estimate_model_macs(estimate.load_model(paths[name]), reference) == _macs_from_layer_shapes(built[name])
 
 
-def test_the_layer_table_has_a_row_per_operator(converted_xs, with_reference):
-    rows = estimate.layer_table(estimate.load_model(converted_xs[1]))
+def test_the_layer_table_has_a_row_per_operator(converted_xs):
+    rows = estimate.layer_table(estimate.load_model(converted_xs[1]), reference)
     assert [r["operator"] for r in rows][1] == "DEPTHWISE_CONV_2D"
     assert rows[1]["macs"] == 40000 and rows[3]["macs"] == 8000

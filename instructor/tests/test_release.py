@@ -35,8 +35,8 @@ def test_the_release_contains_no_reference_solution_code(released):
 
 
 def test_the_release_keeps_the_student_stubs(released):
-    for name in kit.STUDENT_FILES:
-        assert (released / "student" / name).read_text() == (kit.ROOT / "student" / name).read_text()
+    for relative in kit.STUDENT_FILES:
+        assert (released / relative).read_text() == (kit.ROOT / relative).read_text()
 
 
 def test_the_released_kit_tests_pass(released):

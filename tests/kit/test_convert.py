@@ -4,6 +4,7 @@ import json
 import shutil
 import subprocess
 
+import keras
 import numpy as np
 import pytest
 
@@ -67,18 +68,33 @@ def test_tflite_float_model_matches_keras(trained_xs, converted_xs, audio_proces
     np.testing.assert_allclose(np.stack([tflite.predict(x) for x in features]), model(features).numpy(), atol=1e-4)
 
 
-def test_litert_and_tflite_micro_agree_on_nearly_every_example(converted_xs, audio_processor):
-    _, int8_path = converted_xs
-    features = [x for x, _ in audio_processor.get_data(audio_processor.Modes.VALIDATION).as_numpy_iterator()]
-    features += [x for x, _ in audio_processor.get_data(audio_processor.Modes.TESTING).as_numpy_iterator()]
-    assert test_tflite.runtime_agreement(int8_path, features) >= 0.99
+def _validation_and_test_features(audio_processor):
+    return [x for mode in (audio_processor.Modes.VALIDATION, audio_processor.Modes.TESTING)
+            for x, _ in audio_processor.get_data(mode).as_numpy_iterator()]
 
 
-def test_tflite_test_on_tflite_micro_gives_the_litert_result(converted_xs, model_settings, audio_processor):
+def test_litert_reference_kernels_give_tflite_micros_outputs_within_two_steps(converted_xs, audio_processor):
     _, int8_path = converted_xs
-    litert = test_tflite.tflite_test(model_settings, audio_processor, int8_path, runtime="litert")
+    comparison = test_tflite.compare_runtimes(int8_path, _validation_and_test_features(audio_processor),
+                                              ("litert_reference", "tflm"))
+    assert comparison["max_difference"] <= 2
+
+
+@pytest.mark.parametrize("architecture", ["cnn", "dnn"])
+def test_reference_kernels_stay_within_two_steps_of_tflite_micro_on_other_graphs(
+        architecture, model_settings, audio_processor, tmp_path):
+    keras.utils.set_random_seed(1)
+    model = models.get_model(model_settings, architecture)
+    path = convert.convert(model, audio_processor, None, True, "int8", tmp_path / f"{architecture}.tflite")
+    comparison = test_tflite.compare_runtimes(path, _validation_and_test_features(audio_processor))
+    assert comparison["max_difference"] <= 2
+
+
+def test_tflite_test_on_tflite_micro_gives_the_reference_kernels_result(converted_xs, model_settings, audio_processor):
+    _, int8_path = converted_xs
+    reference = test_tflite.tflite_test(model_settings, audio_processor, int8_path, runtime="litert_reference")
     tflm = test_tflite.tflite_test(model_settings, audio_processor, int8_path, runtime="tflm")
-    assert abs(litert[0] - tflm[0]) <= 0.01
+    assert abs(reference[0] - tflm[0]) <= 0.01
 
 
 def test_pinned_input_quantization_is_the_firmware_mapping(trained_xs, audio_processor, tmp_path):
@@ -156,6 +172,6 @@ def test_tflite_test_refuses_a_file_that_is_not_tflite(model_settings, audio_pro
 
 def test_tflite_test_refuses_a_model_of_other_settings(converted_xs, audio_processor):
     _, int8_path = converted_xs
-    other = models.prepare_model_settings(4, 16000, 1000, 30.0, 20.0, 10)
+    other = models.prepare_model_settings(4, **{**models.LAB_AUDIO_SETTINGS, "dct_coefficient_count": 10})
     with pytest.raises(ValueError, match="takes 1960 input values but the model settings give 490"):
         test_tflite.tflite_test(other, audio_processor, int8_path)

@@ -21,12 +21,6 @@ STUBS = types.SimpleNamespace(
 )
 
 
-@pytest.fixture
-def with_stubs(monkeypatch):
-    """The harness calling formulas that are not implemented yet."""
-    monkeypatch.setattr(estimate, "student", STUBS)
-
-
 @pytest.fixture(scope="module")
 def int8_models(audio_processor, model_settings, tmp_path_factory):
     """Untrained int8 ds_cnn, cnn and a residual model (weights do not change sizes or plans)."""
@@ -76,12 +70,17 @@ def test_load_model_refuses_a_file_that_is_not_tflite(tmp_path):
         estimate.load_model(tmp_path / "x.tflite")
 
 
-def test_the_harness_says_not_implemented_while_the_stubs_return_nothing(converted_xs, with_stubs, capsys):
+def test_the_harness_returns_none_while_the_formulas_return_nothing(converted_xs):
     m = estimate.load_model(converted_xs[1])
-    assert estimate.estimate_model_rom(m) is None
-    assert estimate.estimate_model_ram(m) is None
-    assert estimate.estimate_model_macs(m) is None
-    assert capsys.readouterr().out.count("not implemented yet") == 3
+    assert estimate.estimate_model_rom(m, STUBS) is None
+    assert estimate.estimate_model_ram(m, STUBS) is None
+    assert estimate.estimate_model_macs(m, STUBS) is None
+    assert estimate.missing_mac_formulas(m, STUBS) == ["DEPTHWISE_CONV_2D", "FULLY_CONNECTED"]
+
+
+def test_the_estimates_report_says_which_student_function_is_missing(capsys):
+    estimate.print_estimate("Estimated ROM [B]", None, "estimate_rom")
+    assert capsys.readouterr().out == "Estimated ROM [B]: not implemented yet (estimate_rom in student/estimate.py)\n"
 
 
 def test_measured_ram_has_head_tail_and_total(converted_xs):
@@ -150,13 +149,33 @@ def test_micro_kws_xs_arena_head_is_4000_bytes(converted_xs):
     assert estimate.measure_model_ram(converted_xs[1])["head"] == 4000
 
 
-def test_the_layer_table_has_a_row_per_operator(converted_xs, with_stubs):
-    rows = estimate.layer_table(estimate.load_model(converted_xs[1]))
+def test_the_layer_table_has_a_row_per_operator(converted_xs):
+    rows = estimate.layer_table(estimate.load_model(converted_xs[1]), STUBS)
     assert [r["operator"] for r in rows] == ["RESHAPE", "DEPTHWISE_CONV_2D", "RESHAPE", "FULLY_CONNECTED", "SOFTMAX"]
     assert rows[1]["constant_bytes"] == 96 and rows[1]["activation_bytes"] == 2000
     assert rows[1]["macs"] == estimate.NOT_IMPLEMENTED
 
 
 def test_the_plans_compare_greedy_optimal_and_tflite_micro(converted_xs):
-    plans = estimate.compare_plans(estimate.load_model(converted_xs[1]), converted_xs[1])
+    plans = estimate.compare_plans(estimate.load_model(converted_xs[1]))
     assert plans == {"greedy": 4000, "optimal": 4000, "lower_bound": 4000, "tflite_micro_head": 4000}
+
+
+def test_without_tflite_micro_the_challenge_measures_the_same_figures(converted_xs, audio_processor, model_settings,
+                                                                       monkeypatch):
+    import challenge
+    import test_tflite
+
+    with_tflm = challenge.check_model(converted_xs[1], audio_processor, model_settings)
+    monkeypatch.setattr(test_tflite, "tflite_micro_available", lambda: False)
+    without = challenge.check_model(converted_xs[1], audio_processor, model_settings)
+    assert {k: v["value"] for k, v in without.items()} == {k: v["value"] for k, v in with_tflm.items()}
+    assert "not installed" in without["ram_bytes"]["source"] and without["ram_bytes"]["source"] != with_tflm["ram_bytes"]["source"]
+
+
+def test_without_tflite_micro_asking_for_its_runtime_says_why_it_cannot(converted_xs, monkeypatch):
+    import test_tflite
+
+    monkeypatch.setattr(test_tflite, "tflite_micro_available", lambda: False)
+    with pytest.raises(RuntimeError, match="Linux x86_64 only"):
+        test_tflite.TFLiteModel(converted_xs[1], runtime="tflm")

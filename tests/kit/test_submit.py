@@ -61,7 +61,7 @@ def test_malformed_keywords_are_refused(kit_dir):
 def test_every_stub_is_reported_as_not_implemented():
     import models
 
-    settings = models.prepare_model_settings(4, 16000, 1000, 30.0, 20.0, 40)
+    settings = models.lab_model_settings(["yes", "no"])
     starting_point = types.SimpleNamespace(create_student_model=lambda s: models.get_model(settings, "micro_kws_xs"))
     problems = submit.unimplemented_student_files({**STUBS, "model": starting_point})
     assert len(problems) == 8 and all("not implemented" in p or "starting point" in p for p in problems), problems

@@ -1,6 +1,8 @@
 """The synthetic Speech-Commands-style dataset: layout, format, determinism, safety."""
 
 import json
+import subprocess
+import sys
 import wave
 from pathlib import Path
 
@@ -10,11 +12,20 @@ import pytest
 import data
 import synthetic
 
-from conftest import SMALL_SPEAKERS, SMALL_WORDS
+from conftest import ROOT, SMALL_SPEAKERS, SMALL_WORDS
 
 
-def test_make_synthetic_dataset_is_importable_from_data():
-    assert data.make_synthetic_dataset is synthetic.make_synthetic_dataset
+def test_the_synthetic_set_is_made_without_loading_tensorflow():
+    code = "import sys, synthetic, speech_commands; assert 'tensorflow' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True)
+
+
+def test_the_synthetic_command_line_refuses_a_folder_that_is_not_empty(tmp_path):
+    (tmp_path / "notes.txt").write_text("mine")
+    result = subprocess.run([sys.executable, "synthetic.py", str(tmp_path), "--speakers", "3"],
+                            cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 2 and "not empty" in result.stderr
+    assert [p.name for p in tmp_path.iterdir()] == ["notes.txt"]
 
 
 def test_layout_is_the_speech_commands_layout(small_dataset):
@@ -138,12 +149,7 @@ def test_a_changed_recipe_makes_a_new_dataset_rather_than_reusing(small_dataset)
 
 
 def test_the_command_line_writes_a_dataset(tmp_path):
-    import subprocess
-    import sys
-
-    from conftest import ROOT
-
-    result = subprocess.run([sys.executable, "data.py", "synth", str(tmp_path / "speech"), "--speakers", "3"],
+    result = subprocess.run([sys.executable, "synthetic.py", str(tmp_path / "speech"), "--speakers", "3"],
                             cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "Synthetic dataset ready" in result.stdout and data.has_dataset(tmp_path / "speech")

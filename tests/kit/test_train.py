@@ -10,6 +10,7 @@ import keras
 import numpy as np
 import pytest
 
+import checkpoints
 import models
 import train
 from conftest import ROOT, lab_flags
@@ -28,34 +29,45 @@ def test_the_best_checkpoint_is_a_keras_3_weights_file_named_by_accuracy(trained
     _, flags, checkpoint, _ = trained_xs
     path = Path(checkpoint)
     assert path.parent == Path(flags.train_dir) / "micro_kws_xs" / "best"
-    assert train.CHECKPOINT_PATTERN.search(path.name) and path.name.startswith("micro_kws_xs_")
+    assert checkpoints.CHECKPOINT_PATTERN.search(path.name) and path.name.startswith("micro_kws_xs_")
 
 
 def test_a_checkpoint_round_trips_into_a_new_model(trained_xs, model_settings):
     model, _, checkpoint, _ = trained_xs
     fresh = models.get_model(model_settings, "micro_kws_xs")
-    train.load_checkpoint(fresh, checkpoint)
+    checkpoints.load_checkpoint(fresh, checkpoint)
     reloaded = models.get_model(model_settings, "micro_kws_xs")
-    train.load_checkpoint(reloaded, checkpoint)
+    checkpoints.load_checkpoint(reloaded, checkpoint)
     features = np.random.rand(5, 1960).astype("float32") * 26
     np.testing.assert_array_equal(fresh(features).numpy(), reloaded(features).numpy())
+
+
+def test_testing_a_checkpoint_leaves_the_callers_model_as_it_was(trained_xs, model_settings, audio_processor):
+    import test
+
+    _, _, checkpoint, _ = trained_xs
+    untrained = models.get_model(model_settings, "micro_kws_xs")
+    before = [w.copy() for w in untrained.get_weights()]
+    test.test(untrained, audio_processor, model_settings, checkpoint)
+    for kept, now in zip(before, untrained.get_weights()):
+        np.testing.assert_array_equal(kept, now)
 
 
 def test_a_checkpoint_of_another_architecture_is_refused_clearly(trained_xs, model_settings):
     _, _, checkpoint, _ = trained_xs
     with pytest.raises(ValueError, match="does not fit model"):
-        train.load_checkpoint(models.get_model(model_settings, "dnn"), checkpoint)
+        checkpoints.load_checkpoint(models.get_model(model_settings, "dnn"), checkpoint)
 
 
 def test_latest_checkpoint_picks_the_best_accuracy(tmp_path):
     for name in ("m_0.500.weights.h5", "m_0.875.weights.h5", "m_0.750.weights.h5"):
         (tmp_path / name).write_bytes(b"")
-    assert Path(train.latest_checkpoint(tmp_path)).name == "m_0.875.weights.h5"
+    assert Path(checkpoints.latest_checkpoint(tmp_path)).name == "m_0.875.weights.h5"
 
 
 def test_latest_checkpoint_in_an_empty_directory_says_what_to_do(tmp_path):
     with pytest.raises(FileNotFoundError, match="Train the model first"):
-        train.latest_checkpoint(tmp_path)
+        checkpoints.latest_checkpoint(tmp_path)
 
 
 def test_steps_and_learning_rates_must_have_the_same_phases(tmp_path, audio_processor, model_settings):
@@ -86,13 +98,13 @@ def test_an_interrupted_run_resumes_and_keeps_its_best_checkpoint(tmp_path, audi
     model = models.get_model(model_settings, "micro_kws_xs")
     with pytest.raises(KeyboardInterrupt):
         train.train(model, audio_processor, flags, extra_callbacks=[_Interrupt(after_epoch=1)])
-    best_before = train.latest_checkpoint(train.checkpoint_dir(flags))
+    best_before = checkpoints.latest_checkpoint(checkpoints.checkpoint_dir(flags))
 
     history, _ = train.train(models.get_model(model_settings, "micro_kws_xs"), audio_processor, flags)
     assert len(history.history["loss"]) == 2, "the resumed run must continue at epoch 3 of 4"
     assert os.path.exists(best_before)
-    best_accuracy_before = float(train.CHECKPOINT_PATTERN.search(best_before).group(1))
-    assert train._best_accuracy(train.checkpoint_dir(flags)) >= best_accuracy_before
+    best_accuracy_before = float(checkpoints.CHECKPOINT_PATTERN.search(best_before).group(1))
+    assert checkpoints.best_accuracy(checkpoints.checkpoint_dir(flags)) >= best_accuracy_before
 
 
 def test_the_training_curves_plot_loss_and_accuracy():
@@ -112,7 +124,7 @@ def test_training_runs_on_two_devices_with_mirrored_strategy(small_dataset, tmp_
         import data, models, train
         from conftest import lab_flags
         from pathlib import Path
-        settings = models.prepare_model_settings(4, 16000, 1000, 30.0, 20.0, 40)
+        settings = models.lab_model_settings(["yes", "no"])
         processor = data.AudioProcessor(None, {str(small_dataset)!r}, 25, 25, ["yes", "no"], 10, 10, settings)
         strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
         with strategy.scope():

@@ -84,7 +84,7 @@ def resolve(target, python, work_dir):
         errors = [l.strip() for l in result.stderr.splitlines() if l.startswith("ERROR")]
         return False, (errors[0] if errors else result.stderr.strip()[-300:])
     installed = json.loads(report.read_text())["install"]
-    return True, {item["metadata"]["name"].lower(): item["metadata"]["version"] for item in installed}
+    return True, {item["metadata"]["name"].lower().replace("_", "-"): item["metadata"]["version"] for item in installed}
 
 
 def table(results, pythons, markdown):

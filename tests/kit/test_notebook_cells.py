@@ -2,6 +2,8 @@
 
 import ast
 import re
+import subprocess
+import sys
 
 import nbformat
 
@@ -30,3 +32,24 @@ def test_the_sections_follow_the_lab():
     assert len(headings) == len(expected)
     for heading, word in zip(headings, expected):
         assert word.lower() in heading.lower(), (heading, word)
+
+
+def _kit_finder_cell():
+    return next(c.source for c in NOTEBOOK.cells if c.cell_type == "code" and "KIT_URL" in c.source)
+
+
+def test_outside_colab_and_outside_the_kit_the_notebook_says_in_one_line_what_to_do(tmp_path):
+    result = subprocess.run([sys.executable, "-c", _kit_finder_cell()], cwd=tmp_path, capture_output=True, text=True)
+    last = result.stderr.strip().splitlines()[-1]
+    assert result.returncode != 0 and "start Jupyter from the kit's folder" in last
+
+
+def test_outside_colab_in_the_kit_folder_the_kit_finder_does_nothing():
+    result = subprocess.run([sys.executable, "-c", _kit_finder_cell() + "\nprint(os.getcwd())"], cwd=ROOT,
+                            capture_output=True, text=True)
+    assert result.returncode == 0 and result.stdout.strip() == str(ROOT)
+
+
+def test_the_kit_finder_is_the_first_code_cell():
+    first = next(c for c in NOTEBOOK.cells if c.cell_type == "code")
+    assert "KIT_URL" in first.source

@@ -8,6 +8,7 @@ import keras
 import numpy as np
 import pytest
 
+import checkpoints
 import convert
 import data
 import models
@@ -60,12 +61,21 @@ def test_int8_accuracy_is_close_to_float(converted_xs, model_settings, audio_pro
     assert abs(float_accuracy - int8_accuracy) <= 0.06
 
 
-def test_tflite_float_model_matches_keras(trained_xs, converted_xs, audio_processor):
-    model, _, _, _ = trained_xs
+def test_tflite_float_model_matches_keras_with_the_checkpoints_weights(trained_xs, converted_xs, audio_processor):
+    model, _, checkpoint, _ = trained_xs
     float_path, _ = converted_xs
     features = np.stack([x for x, _ in audio_processor.get_data(audio_processor.Modes.TESTING).as_numpy_iterator()])
     tflite = test_tflite.TFLiteModel(float_path)
-    np.testing.assert_allclose(np.stack([tflite.predict(x) for x in features]), model(features).numpy(), atol=1e-4)
+    keras_model = checkpoints.with_weights(model, checkpoint)
+    np.testing.assert_allclose(np.stack([tflite.predict(x) for x in features]), keras_model(features).numpy(), atol=1e-4)
+
+
+def test_converting_leaves_the_callers_model_with_its_own_weights(trained_xs, audio_processor, tmp_path):
+    model, _, checkpoint, _ = trained_xs
+    before = [w.copy() for w in model.get_weights()]
+    convert.convert(model, audio_processor, checkpoint, False, "fp32", tmp_path / "copy.tflite")
+    for kept, now in zip(before, model.get_weights()):
+        np.testing.assert_array_equal(kept, now)
 
 
 def _validation_and_test_features(audio_processor):

@@ -142,7 +142,7 @@ def measure_model_ram(tflite_path):
     from test_tflite import TFLM_MISSING, tflite_micro_available
 
     if not tflite_micro_available():
-        raise RuntimeError(TFLM_MISSING + " Use estimate.arena_head(m) for the planner's figure.")
+        raise RuntimeError(TFLM_MISSING + " Use estimate.arena_usage(m) for the planner's figure.")
     from tflite_micro.python.tflite_micro import runtime
 
     interpreter = runtime.Interpreter.from_bytes(load_model(tflite_path).content)
@@ -159,18 +159,21 @@ def measure_model_ram(tflite_path):
     return usage
 
 
-def arena_head(m):
-    """(bytes, source): the activation arena TFLite-Micro plans for the model.
+def arena_usage(m):
+    """The arena TFLite-Micro plans for the model: {"head", "total", "source"} bytes.
 
-    Measured by TFLite-Micro where it is installed; elsewhere the kit's greedy planner, which
-    plans the same strategy (equal on the zoo's models, as the tests check on Linux).
+    Measured by TFLite-Micro where it is installed; elsewhere head comes from the kit's greedy
+    planner, which plans the same strategy (equal on the zoo's models, as the tests check on
+    Linux), and total (which needs the interpreter's own data) is None.
     """
     from test_tflite import tflite_micro_available
 
     m = load_model(m)
     if tflite_micro_available():
-        return measure_model_ram(m)["head"], "TFLite-Micro"
-    return plan_memory(m).peak, "the kit's planner (TFLite-Micro is not installed here)"
+        measured = measure_model_ram(m)
+        return {"head": measured["head"], "total": measured["total"], "source": "TFLite-Micro"}
+    return {"head": plan_memory(m).peak, "total": None,
+            "source": "the kit's planner (TFLite-Micro is not installed here)"}
 
 
 def _capture_stderr(function):

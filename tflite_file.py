@@ -99,17 +99,17 @@ def load_model(tflite_path):
     type_names = {v: k.lower() for k, v in vars(schema.TensorType).items() if not k.startswith("_")}
     operator_names = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
 
-    def buffer_bytes(index):
+    def buffer_data(index):
+        """The bytes stored in a buffer of the file (empty for an activation's buffer)."""
         data = model.buffers[index].data if 0 <= index < len(model.buffers or []) else None
-        return bytes(bytearray(data)) if data is not None else b""
+        return b"" if data is None else bytes(bytearray(data))
 
     tensors = []
     for index, t in enumerate(graph.tensors):
         shape = tuple(int(d) for d in (t.shape if t.shape is not None else []))
         dtype = type_names.get(t.type, f"type{t.type}")
         size = int(np.prod(shape, dtype=np.int64)) * DTYPE_BYTES.get(dtype, 1)
-        is_constant = t.buffer < len(model.buffers or []) and model.buffers[t.buffer].data is not None \
-            and len(model.buffers[t.buffer].data) > 0
+        is_constant = len(buffer_data(t.buffer)) > 0
         tensors.append(Tensor(index, t.name.decode(errors="replace") if t.name else "", shape, dtype, size,
                               is_constant, _quantization(t.quantization)))
 
@@ -123,7 +123,7 @@ def load_model(tflite_path):
             [tensors[i] for i in op.outputs if i >= 0],
             _options(op.builtinOptions),
         ))
-    metadata = {m.name.decode(errors="replace"): buffer_bytes(m.buffer) for m in (model.metadata or [])}
+    metadata = {m.name.decode(errors="replace"): buffer_data(m.buffer) for m in (model.metadata or [])}
     return Model(path, len(content), tensors, operators,
                  [tensors[i] for i in graph.inputs], [tensors[i] for i in graph.outputs], metadata, content)
 

@@ -161,15 +161,20 @@ def test_the_plans_compare_greedy_optimal_and_tflite_micro(converted_xs):
     assert plans == {"greedy": 4000, "optimal": 4000, "lower_bound": 4000, "tflite_micro_head": 4000}
 
 
-def test_without_tflite_micro_the_challenge_measures_the_same_figures(converted_xs, audio_processor, model_settings,
+def test_without_tflite_micro_the_challenge_measures_the_same_sizes_and_the_accuracy_but_near_ties(converted_xs, audio_processor, model_settings,
                                                                        monkeypatch):
     import challenge
     import test_tflite
 
+    test_features = [x for x, _ in audio_processor.get_data(audio_processor.Modes.TESTING).as_numpy_iterator()]
+    comparison = test_tflite.compare_runtimes(converted_xs[1], test_features, tie_steps=16)
     with_tflm = challenge.check_model(converted_xs[1], audio_processor, model_settings)
     monkeypatch.setattr(test_tflite, "tflite_micro_available", lambda: False)
     without = challenge.check_model(converted_xs[1], audio_processor, model_settings)
-    assert {k: v["value"] for k, v in without.items()} == {k: v["value"] for k, v in with_tflm.items()}
+    for name in ("rom_bytes", "ram_bytes", "macs"):
+        assert without[name]["value"] == with_tflm[name]["value"], name
+    changed = round(abs(without["int8_test_accuracy"]["value"] - with_tflm["int8_test_accuracy"]["value"]) * len(test_features))
+    assert changed <= comparison["count"] - comparison["decisive"]  # only near-ties may change class
     assert "not installed" in without["ram_bytes"]["source"] and without["ram_bytes"]["source"] != with_tflm["ram_bytes"]["source"]
 
 

@@ -59,10 +59,13 @@ def test_the_result_counts_every_clip_in_a_label_by_label_matrix(converted_xs, r
     assert 0 <= result["balanced_accuracy"] <= 1 and len(result["errors"]) == round(10 * (1 - result["accuracy"]))
 
 
-def test_tflite_micro_gives_the_same_predictions(converted_xs, recordings, model_settings):
-    litert = test_tflite.evaluate_recordings(converted_xs[1], recordings, ["yes", "no"], model_settings)
+def test_tflite_micro_gives_the_reference_kernels_predictions_but_at_most_one_near_tie(
+        converted_xs, recordings, model_settings):
+    reference = test_tflite.evaluate_recordings(converted_xs[1], recordings, ["yes", "no"], model_settings,
+                                                runtime="litert_reference")
     tflm = test_tflite.evaluate_recordings(converted_xs[1], recordings, ["yes", "no"], model_settings, runtime="tflm")
-    assert (litert["confusion_matrix"] == tflm["confusion_matrix"]).all()
+    moved = int(np.abs(reference["confusion_matrix"] - tflm["confusion_matrix"]).sum()) // 2
+    assert moved <= 1
 
 
 def test_a_stereo_44_1_khz_recording_is_downmixed_and_resampled(tmp_path):

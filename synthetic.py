@@ -20,10 +20,10 @@ import ctypes.util
 import functools
 import hashlib
 import json
-import multiprocessing
 import os
 import re
 import shutil
+import subprocess
 import sys
 import tempfile
 import wave
@@ -410,6 +410,22 @@ def _write_background_noise(out_dir, seed, kinds):
         write_wav(Path(out_dir) / "_background_noise_" / name, noise)
 
 
+def _run_in_worker(function_name, arguments):
+    """Runs one of this file's task functions in a fresh `python synthetic.py --worker` process."""
+    task = json.dumps({"function": function_name, "arguments": arguments})
+    worker = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--worker"], input=task,
+                            capture_output=True, text=True)
+    if worker.returncode != 0:
+        raise RuntimeError(f"A speech worker failed ({function_name}):\n{worker.stderr[-2000:]}")
+
+
+def _worker():
+    """The worker's side: one task, as JSON on standard input."""
+    task = json.loads(sys.stdin.read())
+    {"_speak_speakers": _speak_speakers, "_write_background_noise": _write_background_noise}[task["function"]](
+        *task["arguments"])
+
+
 def _settings(seed, speakers, words, recipe):
     """What a dataset is made from, as recorded in its marker file."""
     return {"seed": seed, "speakers": speakers, "words": list(words), "recipe": recipe, "version": 4}
@@ -453,22 +469,16 @@ def make_synthetic_dataset(data_dir, seed=0, speakers=DEFAULT_SPEAKERS, words=WO
         profiles = [make_speaker(sid, seed, recipe["extra_unknown_words"], words, recipe["rate_range"])
                     for sid in speaker_ids(speakers, seed)]
         chunks = [profiles[i:i + SPEAKERS_PER_TASK] for i in range(0, len(profiles), SPEAKERS_PER_TASK)]
-        # A fresh process for every task (spawned: no forked TensorFlow state), so that the output
-        # does not depend on which worker ran what before (Python 3.10 reuses workers).
-        fresh = {"max_tasks_per_child": 1} if sys.version_info >= (3, 11) else {}
-        context = multiprocessing.get_context("spawn")
-        try:
-            with concurrent.futures.ProcessPoolExecutor(processes or os.cpu_count() or 1, mp_context=context, **fresh) as pool:
-                tasks = [pool.submit(_write_background_noise, str(building), seed, recipe["noise_kinds"])]
-                tasks += [pool.submit(_speak_speakers, str(building), chunk, list(words), seed, recipe) for chunk in chunks]
-                done = concurrent.futures.as_completed(tasks)
-                for task in tqdm(done, total=len(tasks), desc="Speaking the synthetic dataset", unit="task"):
-                    task.result()
-        except concurrent.futures.process.BrokenProcessPool as error:
-            raise RuntimeError(
-                "The speech workers died. Called from a script? Put the call under "
-                "`if __name__ == \"__main__\":`, since each worker process imports the script again."
-            ) from error
+        # Every task runs in a fresh Python process started as `python synthetic.py --worker`: its
+        # output does not depend on which process ran what before, and (unlike multiprocessing's
+        # spawn) it never imports the caller's script, so any caller works: a notebook, a script
+        # with or without a main guard, `python -c`, a script on standard input.
+        tasks = [("_write_background_noise", [str(building), seed, recipe["noise_kinds"]])]
+        tasks += [("_speak_speakers", [str(building), chunk, list(words), seed, recipe]) for chunk in chunks]
+        with concurrent.futures.ThreadPoolExecutor(processes or os.cpu_count() or 1) as pool:
+            done = concurrent.futures.as_completed([pool.submit(_run_in_worker, *task) for task in tasks])
+            for task in tqdm(done, total=len(tasks), desc="Speaking the synthetic dataset", unit="task"):
+                task.result()
         (building / MARKER_NAME).write_text(json.dumps(settings))
         if data_dir.exists():
             data_dir.rmdir()
@@ -496,4 +506,7 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:] == ["--worker"]:
+        _worker()
+    else:
+        main()

@@ -103,6 +103,30 @@ def test_an_interrupted_generation_leaves_nothing_behind(tmp_path, monkeypatch):
     assert list(tmp_path.iterdir()) == []
 
 
+CALL = "import synthetic; synthetic.make_synthetic_dataset({out!r}, seed=0, speakers=3, words=['yes'])"
+
+
+def test_a_script_on_standard_input_can_make_a_dataset(tmp_path):
+    out = tmp_path / "speech"
+    subprocess.run([sys.executable, "-"], input=CALL.format(out=str(out)), text=True, cwd=ROOT, check=True)
+    assert list((out / "yes").glob("*.wav"))
+
+
+def test_a_script_without_a_main_guard_can_make_a_dataset(tmp_path):
+    out = tmp_path / "speech"
+    script = tmp_path / "make_it.py"
+    script.write_text(f"import sys\nsys.path.insert(0, {str(ROOT)!r})\n" + CALL.format(out=str(out)) + "\n")
+    subprocess.run([sys.executable, str(script)], cwd=tmp_path, check=True)
+    assert list((out / "yes").glob("*.wav"))
+
+
+def test_a_failing_worker_is_reported_with_its_error_and_leaves_nothing_behind(tmp_path, monkeypatch):
+    monkeypatch.setattr(synthetic, "ENGLISH_VOICES", ["xx-no-such-voice"])
+    with pytest.raises(RuntimeError, match="speech worker failed"):
+        synthetic.make_synthetic_dataset(tmp_path / "speech", seed=0, speakers=3, words=["yes"])
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_a_non_empty_folder_is_refused(tmp_path):
     (tmp_path / "notes.txt").write_text("mine")
     with pytest.raises(ValueError, match="not empty"):

@@ -204,36 +204,119 @@ def evaluate_recordings(tflite_path, recordings_dir, wanted_words, model_setting
     count, errors [(file, expected, predicted)], cut (files longer than a clip) and per_class
     recall.
     """
-    import data
-
     model = TFLiteModel(tflite_path, runtime)
     check_input_size(model, model_settings)
     words = prepare_words_list(wanted_words)
-    desired = model_settings["desired_samples"]
     expected, predicted, errors, cut = [], [], [], []
     for path, label in find_recordings(recordings_dir, wanted_words):
-        samples = data.load_recording(path, model_settings["sample_rate"])
-        if len(samples) > desired:
-            samples = data.loudest_window(samples, desired)
+        features, was_cut = recording_features(path, model_settings)
+        if was_cut:
             cut.append(str(path))
-        features = data.compute_features(samples, model_settings, micro=True)
         guess = int(np.argmax(model.predict(features.reshape(-1))))
         expected.append(label)
         predicted.append(guess)
         if guess != label:
             errors.append((str(path), words[label], words[guess]))
     confusion_matrix = get_confusion_matrix(expected, predicted, model_settings)
-    present = confusion_matrix.sum(axis=1) > 0
-    recall = np.diag(confusion_matrix)[present] / confusion_matrix.sum(axis=1)[present]
+    recall = recall_per_class(confusion_matrix)
     return {
         "accuracy": get_accuracy(expected, predicted),
-        "balanced_accuracy": float(recall.mean()),
+        "balanced_accuracy": float(np.mean(list(recall.values()))),
         "confusion_matrix": confusion_matrix,
         "count": len(expected),
         "errors": errors,
         "cut": cut,
-        "per_class": {words[i]: float(r) for i, r in zip(np.flatnonzero(present), recall)},
+        "per_class": {words[i]: r for i, r in recall.items()},
     }
+
+
+def recording_features(path, model_settings):
+    """(flat micro features, whether it was cut) of one recording, as the firmware would see it.
+
+    Any PCM wav is read as mono at the model's rate; a clip longer than the model's is cut to its
+    loudest window, a shorter one zero-padded at the end.
+    """
+    import data
+
+    samples = data.load_recording(path, model_settings["sample_rate"])
+    cut = len(samples) > model_settings["desired_samples"]
+    if cut:
+        samples = data.loudest_window(samples, model_settings["desired_samples"])
+    return data.compute_features(samples, model_settings, micro=True).reshape(-1), cut
+
+
+def recall_per_class(confusion_matrix):
+    """{class index: recall} for every class with at least one example (rows are expected classes)."""
+    confusion_matrix = np.asarray(confusion_matrix)
+    totals = confusion_matrix.sum(axis=1)
+    return {int(i): float(confusion_matrix[i, i] / totals[i]) for i in np.flatnonzero(totals)}
+
+
+# --- Continuous recordings: what the board will do ---------------------------------------------------
+
+
+def stream_scores(tflite_path, samples, model_settings, runtime=None, stride_frames=1):
+    """The model's scores over a long recording, as the firmware computes them.
+
+    The micro frontend runs once over the whole recording with its state carried
+    (data.stream_features); every stride_frames feature frames, the latest spectrogram_length
+    frames are quantized with the model's own input scale and zero point and classified.
+
+    Returns:
+        (times_ms, scores): the time of each result (the end of its newest frame, in ms from the
+        start of the recording) and its scores 0..255 per class (int8 output + 128, as
+        RecognizeCommands reads them; a float model's probabilities * 256).
+    """
+    import data
+
+    model = TFLiteModel(tflite_path, runtime or device_runtime())
+    check_input_size(model, model_settings)
+    features = data.stream_features(samples, model_settings)
+    frames = model_settings["spectrogram_length"]
+    stride_ms = model_settings["window_stride_samples"] * 1000 / model_settings["sample_rate"]
+    window_ms = model_settings["window_size_samples"] * 1000 / model_settings["sample_rate"]
+    times_ms, scores = [], []
+    for newest in range(frames - 1, len(features), stride_frames):
+        window = features[newest - frames + 1 : newest + 1].reshape(-1)
+        output = model.output_values(model.quantize_input(window))
+        if model.output["dtype"] == np.float32:
+            score = np.clip(np.floor(output * 256), 0, 255)
+        else:
+            score = output.astype(np.int64) + 128
+        times_ms.append(int(round(newest * stride_ms + window_ms)))
+        scores.append(score.astype(np.int64))
+    return np.array(times_ms, np.int64), np.array(scores, np.int64).reshape(len(times_ms), -1)
+
+
+def detect_keywords(tflite_path, wav_path, wanted_words, model_settings, runtime=None, stride_frames=1,
+                    **recognize_settings):
+    """Keywords the board would detect in a recording: [{"word", "time_ms", "score"}].
+
+    stream_scores (the frontend over the whole recording, the model every stride_frames frames)
+    and then TFLite-Micro's RecognizeCommands (streaming.recognize_commands; average_window_ms,
+    detection_threshold, suppression_ms and minimum_count can be given). Only wanted words are
+    returned: silence and unknown "commands" are the rule's way of saying nothing was heard.
+    runtime: None for the device's (TFLite-Micro where installed, else LiteRT's reference
+    kernels). Any wav evaluate_recordings reads is accepted (resampled and downmixed).
+    """
+    import data
+    import streaming
+
+    samples = data.load_recording(wav_path, model_settings["sample_rate"])
+    times_ms, scores = stream_scores(tflite_path, samples, model_settings, runtime, stride_frames)
+    labels = prepare_words_list(wanted_words)
+    commands = streaming.recognize_commands(times_ms, scores, labels, **recognize_settings)
+    wanted = set(labels[2:])
+    return [command for command in commands if command["word"] in wanted]
+
+
+def print_stream_report(detections, metrics=None):
+    """Each detection, then the streaming metrics when the truth was known."""
+    for detection in detections:
+        print(f"{detection['time_ms'] / 1000:8.2f} s  {detection['word']:<10} score {detection['score']}")
+    if metrics:
+        print(f"{metrics['keywords']} keywords spoken: {metrics['matched']} matched, {metrics['wrong']} "
+              f"wrong, {metrics['missed']} missed; {metrics['false_alarms']} false alarm(s).")
 
 
 def print_recordings_report(result, class_names=None):
@@ -262,19 +345,33 @@ def main(argv=None):
 
     import models
 
-    parser = argparse.ArgumentParser(description="Check a .tflite keyword model on real recordings.")
+    parser = argparse.ArgumentParser(
+        description="Check a .tflite keyword model on real recordings (--recordings) or on one long "
+                    "recording, as the board would run it (--stream).")
     parser.add_argument("model", help="the .tflite file")
-    parser.add_argument("--recordings", required=True, help="folder in the Speech Commands layout")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--recordings", help="folder in the Speech Commands layout")
+    source.add_argument("--stream", help="a long wav: detections as the firmware makes them")
+    parser.add_argument("--truth", help="with --stream: ground truth CSV (word,time_ms) to score against")
     parser.add_argument("--wanted-words", default="yes,no")
-    parser.add_argument("--runtime", choices=RUNTIMES, default="litert")
+    parser.add_argument("--runtime", choices=RUNTIMES, default=None,
+                        help="default: litert for --recordings, the device's (tflm) for --stream")
     args = parser.parse_args(argv)
     wanted_words = args.wanted_words.split(",")
     model_settings = models.lab_model_settings(wanted_words)
     try:
-        result = evaluate_recordings(args.model, args.recordings, wanted_words, model_settings, args.runtime)
-    except (FileNotFoundError, ValueError) as error:
+        if args.recordings:
+            result = evaluate_recordings(args.model, args.recordings, wanted_words, model_settings,
+                                         args.runtime or "litert")
+            print_recordings_report(result, prepare_words_list(wanted_words))
+        else:
+            import streaming
+
+            truth = streaming.read_truth(args.truth) if args.truth else None
+            detections = detect_keywords(args.model, args.stream, wanted_words, model_settings, args.runtime)
+            print_stream_report(detections, streaming.stream_metrics(detections, truth) if truth else None)
+    except (FileNotFoundError, ValueError, RuntimeError) as error:
         parser.exit(2, f"error: {error}\n")
-    print_recordings_report(result, prepare_words_list(wanted_words))
 
 
 if __name__ == "__main__":

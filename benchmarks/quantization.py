@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
-"""Training speed and quantization loss on the synthetic yes/no task.
+"""Quantization loss (and training speed through train.train) on the synthetic yes/no task.
 
-    python benchmarks/training.py [--models micro_kws_xs,ds_cnn] [--steps 2000,500] [--out build/training_bench]
+    python benchmarks/quantization.py [--models micro_kws_xs,ds_cnn] [--steps 2000,500] [--out build/training_bench]
 
 For each model: training steps per second (batch 100, 2 cores), and the test accuracy of the
 Keras model, the float32 .tflite and the int8 .tflite. Target: int8 within 1 point of float.

@@ -201,3 +201,74 @@ def test_a_file_that_is_not_a_wav_is_named(tmp_path):
     path.write_text("not audio")
     with pytest.raises(ValueError, match=r"notes\.wav.*not a readable"):
         data.read_wav(path, 16000)
+
+
+# --- The training feature store --------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def store(audio_processor):
+    return audio_processor.feature_store(0.8, 0.1, 1600)
+
+
+def _row_choice(store, row):
+    return {key: values[row] for key, values in store.choices.items()}
+
+
+def test_stored_features_are_the_frontend_output_of_the_augmented_audio(audio_processor, store, model_settings):
+    set_size = len(store.labels)
+    for row in (0, 5, set_size + 5, store.variants * set_size - 1):
+        audio = audio_processor.augmented_audio(row % set_size, _row_choice(store, row), 1600)
+        expected = data.compute_features(audio, model_settings).reshape(-1)
+        served = store.features[row].numpy().astype(np.float32) * np.float32(data.FRONTEND_OUTPUT_SCALE)
+        np.testing.assert_array_equal(served, expected)
+
+
+def test_each_clip_is_stored_with_different_shifts_and_noise_levels(store):
+    set_size = len(store.labels)
+    rows = np.arange(store.variants) * set_size + 3  # every variant of clip 3
+    assert store.variants >= 8
+    assert len(np.unique(store.choices["offset"][rows])) > store.variants // 2
+    assert len(np.unique(store.choices["background_volume"][rows])) > 1
+    assert len({store.features[int(r)].numpy().tobytes() for r in rows}) == store.variants
+
+
+def test_augmentation_choices_keep_the_asked_ranges(store):
+    words = np.resize(store.labels != data.SILENCE_INDEX, len(store.choices["offset"]))
+    assert store.choices["offset"].min() >= 0 and store.choices["offset"].max() <= 2 * 1600
+    assert store.choices["background_volume"][words].max() <= 0.1
+    assert 0.6 < np.mean(store.choices["background_volume"][words] > 0) < 0.95  # background_frequency 0.8
+
+
+def test_training_examples_are_served_from_the_store(audio_processor, store):
+    stored = {row.tobytes() for row in store.features.numpy()}
+    dataset = audio_processor.get_data(audio_processor.Modes.TRAINING, 0.8, 0.1, 1600)
+    served = [np.round(x.numpy() / data.FRONTEND_OUTPUT_SCALE).astype(np.uint16) for x, _ in dataset.take(200)]
+    assert all(row.tobytes() in stored for row in served)
+
+
+def test_validation_features_are_those_of_the_clips_untouched_by_the_store(audio_processor, store, model_settings):
+    validation = audio_processor.Modes.VALIDATION
+    served = np.stack([x.numpy() for x, _ in audio_processor.get_data(validation)])
+    for i, entry in enumerate(audio_processor.data_index[validation][:20]):
+        if entry["file"]:
+            clean = data.compute_features(data.read_wav(entry["file"], 16000), model_settings)
+            np.testing.assert_array_equal(served[i], clean.reshape(-1))
+
+
+def test_the_store_shrinks_to_its_memory_limit(audio_processor, small_dataset, model_settings):
+    variant_bytes = audio_processor.set_size(audio_processor.Modes.TRAINING) * model_settings["fingerprint_size"] * 2
+    limit = 3 * variant_bytes + 100
+    processor = data.AudioProcessor(None, small_dataset, 25, 25, ["yes", "no"], 10, 10, model_settings,
+                                    stored_variants=16, store_limit_bytes=limit)
+    assert processor.stored_variants == 3
+    assert processor.feature_store(0.8, 0.1, 1600).nbytes <= limit
+
+
+def test_stored_variants_zero_augments_every_example_anew(small_dataset, model_settings):
+    processor = data.AudioProcessor(None, small_dataset, 25, 25, ["yes", "no"], 10, 10, model_settings,
+                                    stored_variants=0)
+    dataset = processor.get_data(processor.Modes.TRAINING, 0.8, 0.1, 1600)
+    first = sorted(float(x.numpy().sum()) for x, _ in dataset)
+    assert first != sorted(float(x.numpy().sum()) for x, _ in dataset)
+    assert processor.stored_variants == 0

@@ -1,0 +1,209 @@
+#!/usr/bin/env python3
+"""Training speed end to end, and accuracy, for three input pipelines side by side.
+
+    python benchmarks/training.py [--models micro_kws_xs,reference_student,ds_cnn]
+        [--pipelines store,per_step,seed_kit] [--steps micro_kws_xs=3000,reference_student=3000,ds_cnn=300]
+        [--seeds 3] [--recordings ../shared/realdev] [--peer-dir /tmp/peers] [--data-dir DIR]
+
+Pipelines (the lab's yes/no task on the synthetic set, its augmentation, batch 100):
+  store     the kit's default: augmented features computed once into a store (data.STORED_VARIANTS
+            variants per clip), then served
+  per_step  the kit with stored_variants=0: augmentation and features computed at every step
+  seed_kit  the seed kit's data.py (see ../shared/peers/README.md for where it comes from),
+            its get_data(TRAINING, 0.8, 0.1, 1600) as its train.py uses it
+
+Each run is a fresh process: from the AudioProcessor's construction (reading the index, the audio
+and, for the store, computing it) to the end of `model.fit` over the model's steps (Adam, learning
+rate 0.001 then 0.0001 for the last fifth). "steps/s" is steps divided by that whole time. Then the
+final weights are scored on the synthetic test split and, with --recordings, on real recordings
+(balanced accuracy: mean recall over silence, unknown, yes, no). Runs are interleaved (seed by
+seed) so that a slow moment of the machine hits every pipeline alike; each figure is the mean and
+spread (sample standard deviation) over the seeds.
+
+`reference_student` is the instructor's reference model (instructor/solution/model.py); it is
+skipped where instructor/ is absent (the student kit).
+"""
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+WANTED_WORDS = ["yes", "no"]
+SHARE = 25.0  # silence and unknown: 100 / label_count, as the lab sets them
+BATCH_SIZE = 100
+BACKGROUND_FREQUENCY, BACKGROUND_VOLUME, TIME_SHIFT_SAMPLES = 0.8, 0.1, 1600
+DEFAULT_STEPS = "micro_kws_xs=3000,reference_student=3000,ds_cnn=300"
+
+
+def build_model(name, settings):
+    """A zoo model, or the instructor's reference student model."""
+    import models
+
+    if name == "reference_student":
+        from instructor.solution.model import create_student_model
+
+        return create_student_model(settings)
+    return models.get_model(settings, name)
+
+
+def training_dataset(pipeline, data_dir, settings, peer_dir):
+    """The pipeline's repeated, batched training examples."""
+    import tensorflow as tf
+
+    import data
+
+    if pipeline == "seed_kit":
+        sys.path.insert(0, str(peer_dir))
+        import tum_data
+
+        processor = tum_data.AudioProcessor(
+            data_url="http://127.0.0.1:9/none.tar.gz", data_dir=str(data_dir), silence_percentage=SHARE,
+            unknown_percentage=SHARE, wanted_words=WANTED_WORDS, validation_percentage=10,
+            testing_percentage=10, model_settings=settings, micro=True)
+        examples = processor.get_data(processor.Modes.TRAINING, BACKGROUND_FREQUENCY, BACKGROUND_VOLUME,
+                                      TIME_SHIFT_SAMPLES)
+        # Its features are [1, 49, 40, 1] images of the same values; the kit's models take them flat.
+        examples = examples.map(lambda x, y: (tf.reshape(x, [settings["fingerprint_size"]]), y))
+    else:
+        variants = data.STORED_VARIANTS if pipeline == "store" else 0
+        processor = data.AudioProcessor(None, data_dir, SHARE, SHARE, WANTED_WORDS, 10, 10, settings,
+                                        micro=True, stored_variants=variants)
+        examples = processor.get_data(processor.Modes.TRAINING, BACKGROUND_FREQUENCY, BACKGROUND_VOLUME,
+                                      TIME_SHIFT_SAMPLES)
+    return examples.repeat().batch(BATCH_SIZE).prefetch(tf.data.AUTOTUNE)
+
+
+def recordings_balanced_accuracy(model, recordings, settings):
+    """Balanced accuracy of a Keras model on a folder of real recordings (firmware features)."""
+    import numpy as np
+
+    import test
+    import test_tflite
+
+    found = test_tflite.find_recordings(recordings, WANTED_WORDS)
+    features = np.stack([test_tflite.recording_features(path, settings)[0] for path, _ in found])
+    predicted = np.argmax(model.predict(features, verbose=0), axis=1)
+    confusion_matrix = test.get_confusion_matrix([label for _, label in found], predicted, settings)
+    return float(np.mean(list(test_tflite.recall_per_class(confusion_matrix).values())))
+
+
+def run_once(model_name, pipeline, seed, steps, data_dir, recordings, peer_dir):
+    """One timed training run in this process; returns its figures."""
+    import keras
+    import numpy as np
+
+    import data
+    import models
+
+    keras.utils.set_random_seed(seed)
+    settings = models.lab_model_settings(WANTED_WORDS)
+    model = build_model(model_name, settings)
+    schedule = keras.optimizers.schedules.PiecewiseConstantDecay([int(steps * 0.8)], [0.001, 0.0001])
+    model.compile(optimizer=keras.optimizers.Adam(schedule), loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"])
+
+    started = time.perf_counter()
+    dataset = training_dataset(pipeline, data_dir, settings, peer_dir)
+    model.fit(dataset, steps_per_epoch=steps, epochs=1, verbose=0)
+    seconds = time.perf_counter() - started
+
+    scorer = data.AudioProcessor(None, data_dir, SHARE, SHARE, WANTED_WORDS, 10, 10, settings, micro=True)
+    test_features = scorer.get_data(scorer.Modes.TESTING).batch(BATCH_SIZE)
+    predicted = np.argmax(model.predict(test_features, verbose=0), axis=1)
+    result = {"model": model_name, "pipeline": pipeline, "seed": seed, "steps": steps,
+              "seconds": round(seconds, 1), "steps_per_s": round(steps / seconds, 2),
+              "test_accuracy": round(float(np.mean(predicted == scorer.labels(scorer.Modes.TESTING))), 4)}
+    if recordings:
+        result["real_balanced_accuracy"] = round(recordings_balanced_accuracy(model, recordings, settings), 4)
+    return result
+
+
+def mean_and_spread(values):
+    """'mean ± sample standard deviation' (just the mean for one value)."""
+    if len(values) == 1:
+        return f"{values[0]:.3g}"
+    return f"{statistics.mean(values):.3g} ± {statistics.stdev(values):.2g}"
+
+
+def summary_table(results):
+    """Markdown table: one row per model and pipeline, steps/s and accuracies over the seeds."""
+    columns = ["model", "pipeline", "steps", "seeds", "steps/s end to end", "× seed kit", "synthetic test accuracy"]
+    if any("real_balanced_accuracy" in r for r in results):
+        columns.append("real recordings, balanced accuracy")
+    lines = ["| " + " | ".join(columns) + " |", "|" + " --- |" * len(columns)]
+    groups = {}
+    for result in results:
+        groups.setdefault((result["model"], result["pipeline"]), []).append(result)
+    for (model, pipeline), runs in groups.items():
+        speed = [r["steps_per_s"] for r in runs]
+        seed_kit = groups.get((model, "seed_kit"))
+        ratio = f"{statistics.mean(speed) / statistics.mean(r['steps_per_s'] for r in seed_kit):.2f}" if seed_kit else ""
+        row = [model, pipeline, str(runs[0]["steps"]), str(len(runs)), mean_and_spread(speed), ratio,
+               mean_and_spread([r["test_accuracy"] for r in runs])]
+        if "real recordings, balanced accuracy" in columns:
+            row.append(mean_and_spread([r["real_balanced_accuracy"] for r in runs if "real_balanced_accuracy" in r]))
+        lines.append("| " + " | ".join(row) + " |")
+    return "\n".join(lines)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--models", default="micro_kws_xs,reference_student,ds_cnn")
+    parser.add_argument("--pipelines", default="store,per_step,seed_kit")
+    parser.add_argument("--steps", default=DEFAULT_STEPS, help="model=steps,... (the schedule of each model)")
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--recordings", type=Path, default=None, help="real recordings, Speech Commands layout")
+    parser.add_argument("--peer-dir", type=Path, default=Path("/tmp/peers"), help="folder of the seed kit's tum_data.py")
+    parser.add_argument("--data-dir", type=Path, default=None, help="default: the synthetic set (made if missing)")
+    parser.add_argument("--json", type=Path, default=None, help="also write every run's figures here")
+    parser.add_argument("--run", nargs=3, metavar=("MODEL", "PIPELINE", "SEED"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    steps = {name: int(count) for name, count in (item.split("=") for item in args.steps.split(","))}
+
+    if args.data_dir is None:
+        import synthetic
+
+        args.data_dir = synthetic.default_dataset()
+    if args.run:  # one run, in this process (the driver below starts one process per run)
+        model_name, pipeline, seed = args.run
+        print(json.dumps(run_once(model_name, pipeline, int(seed), steps[model_name], args.data_dir,
+                                  args.recordings, args.peer_dir)))
+        return
+
+    model_names = args.models.split(",")
+    if "reference_student" in model_names and not (ROOT / "instructor" / "solution" / "model.py").exists():
+        print("reference_student skipped: instructor/solution/model.py is not in this copy of the kit.")
+        model_names.remove("reference_student")
+    pipelines = args.pipelines.split(",")
+    if "seed_kit" in pipelines and not (args.peer_dir / "tum_data.py").exists():
+        sys.exit(f"seed_kit: no {args.peer_dir / 'tum_data.py'}; see ../shared/peers/README.md, or leave it "
+                 "out of --pipelines.")
+    results = []
+    for seed in range(args.seeds):
+        for model_name in model_names:
+            for pipeline in pipelines:
+                command = [sys.executable, __file__, "--run", model_name, pipeline, str(seed),
+                           "--steps", args.steps, "--data-dir", str(args.data_dir), "--peer-dir", str(args.peer_dir)]
+                if args.recordings:
+                    command += ["--recordings", str(args.recordings)]
+                run = subprocess.run(command, capture_output=True, text=True)
+                if run.returncode != 0:
+                    sys.exit(f"{model_name} / {pipeline} / seed {seed} failed:\n{run.stderr[-3000:]}")
+                results.append(json.loads(run.stdout.strip().splitlines()[-1]))
+                print(json.dumps(results[-1]), flush=True)
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=1))
+    print(summary_table(results))
+
+
+if __name__ == "__main__":
+    main()

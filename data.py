@@ -19,12 +19,13 @@ import concurrent.futures
 import dataclasses
 import enum
 import glob
+import hashlib
 import math
 import os
 import random
 import shutil
+import struct
 import tarfile
-import tempfile
 import urllib.error
 import urllib.request
 import wave
@@ -35,6 +36,7 @@ import tensorflow as tf
 from tensorflow.lite.experimental.microfrontend.python.ops import audio_microfrontend_op
 
 # The dataset's conventions, used here under the names the lab's notebook knows (data.which_set, ...).
+from files import publish, remove_leftovers, work_in_progress
 from speech_commands import (  # noqa: F401
     BACKGROUND_NOISE_DIR_NAME,
     SILENCE_INDEX,
@@ -87,31 +89,40 @@ def read_wav(path, sample_rate):
 
 
 def load_recording(path, sample_rate):
-    """Reads any PCM wav (8/16/24/32-bit, mono or stereo, any rate) as int16 mono at sample_rate.
+    """Reads a wav as a recorder writes it as int16 mono at sample_rate.
 
-    For a student's own recordings: channels are averaged and the rate is converted with a
-    polyphase filter (scipy.signal.resample_poly), which removes what lies above the new Nyquist
-    frequency instead of folding it back.
+    For a student's own recordings: 8/16/24/32-bit PCM, 32/64-bit float, WAVE_FORMAT_EXTENSIBLE,
+    any rate, mono or stereo (scipy.io.wavfile reads them). Channels are averaged and the rate is
+    converted with a polyphase filter (scipy.signal.resample_poly), which removes what lies above
+    the new Nyquist frequency instead of folding it back. Raises ValueError naming the file and
+    what to do when it cannot be read.
     """
+    import warnings
+
+    import scipy.io.wavfile
     import scipy.signal
 
     try:
-        with wave.open(str(path), "rb") as wav:
-            channels, width, rate = wav.getnchannels(), wav.getsampwidth(), wav.getframerate()
-            frames = wav.readframes(wav.getnframes())
-    except (wave.Error, EOFError, OSError) as error:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", scipy.io.wavfile.WavFileWarning)  # extra chunks (LIST, ...)
+            rate, samples = scipy.io.wavfile.read(str(path))
+    except (ValueError, OSError, EOFError, struct.error) as error:
         raise ValueError(
-            f"{path}: not a readable PCM wav file ({error}). Save or convert it as PCM wav, e.g. "
+            f"{path}: not a readable wav file ({error}). Save or convert it as a wav, e.g. "
             f"`sox in.m4a -b 16 out.wav`."
         ) from error
-    if width == 1:
-        samples = (np.frombuffer(frames, np.uint8).astype(np.float64) - 128) / 128
-    elif width == 3:
-        raw = np.frombuffer(frames, np.uint8).reshape(-1, 3)
-        samples = (raw[:, 0].astype(np.int32) | raw[:, 1].astype(np.int32) << 8 | raw[:, 2].astype(np.int8).astype(np.int32) << 16) / 2**23
+    if rate <= 0:
+        raise ValueError(f"{path}: its header gives a sample rate of {rate} Hz: the file is damaged. Record or export it again.")
+    if samples.size == 0:
+        raise ValueError(f"{path}: holds no audio samples.")
+    if samples.dtype == np.uint8:
+        samples = (samples.astype(np.float64) - 128) / 128
+    elif samples.dtype.kind == "i":
+        samples = samples.astype(np.float64) / 2 ** (8 * samples.dtype.itemsize - 1)  # 24-bit: left-justified int32
     else:
-        samples = np.frombuffer(frames, {2: "<i2", 4: "<i4"}[width]).astype(np.float64) / 2 ** (8 * width - 1)
-    samples = samples.reshape(-1, channels).mean(axis=1)
+        samples = np.clip(samples.astype(np.float64), -1.0, 1.0)
+    if samples.ndim == 2:
+        samples = samples.mean(axis=1)
     if rate != sample_rate:
         divisor = math.gcd(rate, sample_rate)
         samples = scipy.signal.resample_poly(samples, sample_rate // divisor, rate // divisor)
@@ -258,12 +269,22 @@ def quantize_features(features):
 # --- Download -----------------------------------------------------------------------------------
 
 
-def maybe_download_and_extract(data_url, data_dir):
+# The published SHA-256 of the dataset archives, by file name (as dataset loaders publish them).
+# An archive with one of these names is checked before it is extracted.
+KNOWN_SHA256 = {
+    "speech_commands_v0.02.tar.gz": "af14739ee7dc311471de98f5f9d2c9191b18aedfe957f4a6ff791c709868ff58",
+}
+DATA_URL = "https://storage.googleapis.com/download.tensorflow.org/data/speech_commands_v0.02.tar.gz"
+
+
+def maybe_download_and_extract(data_url, data_dir, sha256=None):
     """Downloads and extracts the dataset archive into data_dir unless data is already there.
 
-    The archive is downloaded into a temporary file and extracted into a temporary folder that is
-    renamed to data_dir only when extraction finished, so an interrupted run never leaves a
-    data_dir that looks complete. Members that would land outside the folder are refused.
+    The archive is downloaded into a temporary file, its SHA-256 compared with `sha256` (default:
+    the published one for its file name, KNOWN_SHA256), and extracted into a temporary folder
+    that is renamed to data_dir only when extraction finished, so an interrupted or refused run
+    never leaves a data_dir that looks complete; what a killed run left is removed by the next.
+    Members that would land outside the folder are refused.
     """
     data_dir = Path(data_dir)
     if has_dataset(data_dir):
@@ -275,18 +296,28 @@ def maybe_download_and_extract(data_url, data_dir):
             "empty folder to download into."
         )
     data_dir.parent.mkdir(parents=True, exist_ok=True)
-    archive = _download(data_url, data_dir.parent)
+    remove_leftovers(data_dir.parent, DOWNLOAD_PREFIX)
+    remove_leftovers(data_dir.parent, f".{data_dir.name}-extracting-")
+    expected = sha256 or KNOWN_SHA256.get(data_url.rstrip("/").rsplit("/", 1)[-1])
+    archive = _download(data_url, data_dir.parent, expected)
     try:
         _extract(archive, data_dir)
     finally:
         os.remove(archive)
 
 
-def _download(data_url, directory):
-    """Downloads data_url into a temporary file in directory (with a progress bar); returns it."""
+DOWNLOAD_PREFIX = ".download-"
+
+
+def _download(data_url, directory, expected_sha256=None):
+    """Downloads data_url into a temporary file in directory (with a progress bar); returns it.
+
+    With expected_sha256, a download with another digest is removed and refused.
+    """
     from tqdm.auto import tqdm
 
-    handle, part_path = tempfile.mkstemp(prefix=".download-", suffix=".tar.gz.part", dir=directory)
+    handle, part_path = work_in_progress(directory, DOWNLOAD_PREFIX, suffix=".tar.gz.part")
+    digest = hashlib.sha256()
     try:
         with os.fdopen(handle, "wb") as out, urllib.request.urlopen(data_url, timeout=30) as response:
             total = int(response.headers.get("Content-Length") or 0)
@@ -294,18 +325,27 @@ def _download(data_url, directory):
             with tqdm(total=total or None, unit="B", unit_scale=True, desc="Downloading") as bar:
                 while chunk := response.read(1 << 20):
                     out.write(chunk)
+                    digest.update(chunk)
                     received += len(chunk)
                     bar.update(len(chunk))
         if total and received != total:
             raise RuntimeError(
                 f"Download of {data_url} stopped after {received} of {total} bytes. Run again to retry."
             )
+        if expected_sha256 and digest.hexdigest() != expected_sha256.lower():
+            raise RuntimeError(
+                f"The download of {data_url} is not the published archive: its SHA-256 is "
+                f"{digest.hexdigest()}, expected {expected_sha256}. It was corrupted or altered on the "
+                "way and was deleted; nothing was extracted. Run again, or copy the dataset from a "
+                "trusted place and set SPEECH_COMMANDS_DIR."
+            )
     except (urllib.error.URLError, OSError) as error:
         os.remove(part_path)
         raise RuntimeError(
             f"Could not download {data_url} ({error}). Without network access, set "
-            "SPEECH_COMMANDS_DIR to a folder that holds the Speech Commands dataset, or make the "
-            "synthetic dataset with `python synthetic.py DIR` and use that folder."
+            "SPEECH_COMMANDS_DIR to a folder that holds the Speech Commands dataset, or use the "
+            "synthetic dataset (FLAGS.dataset = \"synthetic\" in the notebook, or `python synthetic.py "
+            "DIR`): it needs no network, but a model trained on it does much worse on real voices."
         ) from error
     except BaseException:
         os.remove(part_path)
@@ -323,7 +363,7 @@ def _refuse_outside_members(member, destination):
 def _extract(archive, data_dir):
     """Extracts a .tar.gz into a temporary sibling folder, then renames it to data_dir."""
     data_dir = Path(data_dir)
-    partial = Path(tempfile.mkdtemp(prefix=f".{data_dir.name}-extracting-", dir=data_dir.parent))
+    partial = work_in_progress(data_dir.parent, f".{data_dir.name}-extracting-", folder=True)
     try:
         from tqdm.auto import tqdm
 
@@ -334,7 +374,7 @@ def _extract(archive, data_dir):
             raise RuntimeError("The archive holds no <word>/*.wav clips.")
         if data_dir.exists():
             data_dir.rmdir()  # empty, checked by the caller
-        os.replace(partial, data_dir)
+        publish(partial, data_dir, folder=True)
     except tarfile.FilterError as error:
         shutil.rmtree(partial, ignore_errors=True)
         raise RuntimeError(f"Refused to extract the dataset archive: {error}") from error

@@ -25,13 +25,13 @@ import re
 import shutil
 import subprocess
 import sys
-import tempfile
 import wave
 from pathlib import Path
 
 import numpy as np
 import scipy.signal
 
+from files import publish, remove_leftovers, work_in_progress
 from speech_commands import to_int16, which_set
 
 # The 35 words of Speech Commands v0.02: the 20 core words are recorded more often, as in the real set.
@@ -462,7 +462,8 @@ def make_synthetic_dataset(data_dir, seed=0, speakers=DEFAULT_SPEAKERS, words=WO
     from tqdm.auto import tqdm
 
     data_dir.parent.mkdir(parents=True, exist_ok=True)
-    building = Path(tempfile.mkdtemp(prefix=f".{data_dir.name}-building-", dir=data_dir.parent))
+    remove_leftovers(data_dir.parent, f".{data_dir.name}-building-")  # what a killed run left
+    building = work_in_progress(data_dir.parent, f".{data_dir.name}-building-", folder=True)
     try:
         for word in words:
             (building / word).mkdir()
@@ -482,7 +483,7 @@ def make_synthetic_dataset(data_dir, seed=0, speakers=DEFAULT_SPEAKERS, words=WO
         (building / MARKER_NAME).write_text(json.dumps(settings))
         if data_dir.exists():
             data_dir.rmdir()
-        os.replace(building, data_dir)
+        publish(building, data_dir, folder=True)
     except BaseException:
         shutil.rmtree(building, ignore_errors=True)
         raise

@@ -184,7 +184,7 @@ def find_recordings(recordings_dir, wanted_words):
             continue
         else:
             label = words.index(name) if name in words else UNKNOWN_WORD_INDEX
-        found += [(path, label) for path in sorted(folder.glob("*.wav"))]
+        found += [(path, label) for path in sorted(folder.iterdir()) if path.suffix.lower() == ".wav"]
     if not found:
         raise ValueError(
             f"No recordings in {recordings_dir}: expected <word>/*.wav (and _silence_/*.wav) folders."
@@ -201,15 +201,19 @@ def evaluate_recordings(tflite_path, recordings_dir, wanted_words, model_setting
 
     Returns a dict with accuracy, balanced_accuracy (mean recall over the classes present),
     confusion_matrix (rows expected, columns predicted, classes as speech_commands.prepare_words_list),
-    count, errors [(file, expected, predicted)], cut (files longer than a clip) and per_class
-    recall.
+    count, errors [(file, expected, predicted)], cut (files longer than a clip), unreadable
+    [(file, reason)] (left out, the others still scored) and per_class recall.
     """
     model = TFLiteModel(tflite_path, runtime)
     check_input_size(model, model_settings)
     words = prepare_words_list(wanted_words)
-    expected, predicted, errors, cut = [], [], [], []
+    expected, predicted, errors, cut, unreadable = [], [], [], [], []
     for path, label in find_recordings(recordings_dir, wanted_words):
-        features, was_cut = recording_features(path, model_settings)
+        try:
+            features, was_cut = recording_features(path, model_settings)
+        except ValueError as error:
+            unreadable.append((str(path), str(error)))
+            continue
         if was_cut:
             cut.append(str(path))
         guess = int(np.argmax(model.predict(features.reshape(-1))))
@@ -217,6 +221,9 @@ def evaluate_recordings(tflite_path, recordings_dir, wanted_words, model_setting
         predicted.append(guess)
         if guess != label:
             errors.append((str(path), words[label], words[guess]))
+    if not expected:
+        raise ValueError(f"None of the recordings in {recordings_dir} could be read: "
+                         + "; ".join(reason for _, reason in unreadable[:5]))
     confusion_matrix = get_confusion_matrix(expected, predicted, model_settings)
     recall = recall_per_class(confusion_matrix)
     return {
@@ -226,6 +233,7 @@ def evaluate_recordings(tflite_path, recordings_dir, wanted_words, model_setting
         "count": len(expected),
         "errors": errors,
         "cut": cut,
+        "unreadable": unreadable,
         "per_class": {words[i]: r for i, r in recall.items()},
     }
 
@@ -304,10 +312,7 @@ def detect_keywords(tflite_path, wav_path, wanted_words, model_settings, runtime
 
     samples = data.load_recording(wav_path, model_settings["sample_rate"])
     times_ms, scores = stream_scores(tflite_path, samples, model_settings, runtime, stride_frames)
-    labels = prepare_words_list(wanted_words)
-    commands = streaming.recognize_commands(times_ms, scores, labels, **recognize_settings)
-    wanted = set(labels[2:])
-    return [command for command in commands if command["word"] in wanted]
+    return streaming.keyword_detections(times_ms, scores, wanted_words, **recognize_settings)
 
 
 def print_stream_report(detections, metrics=None):
@@ -334,6 +339,10 @@ def print_recordings_report(result, class_names=None):
     print(matrix)
     if result["cut"]:
         print(f"{len(result['cut'])} recording(s) longer than a clip were cut to their loudest second.")
+    if result["unreadable"]:
+        print(f"{len(result['unreadable'])} recording(s) could not be read and were left out:")
+        for path, reason in result["unreadable"]:
+            print(f"  {reason}")
     if result["errors"]:
         print("misclassified:")
         for path, expected, predicted in result["errors"]:

@@ -154,3 +154,74 @@ def test_a_folder_with_other_content_is_not_overwritten(tmp_path):
     with pytest.raises(RuntimeError, match="not empty"):
         data.maybe_download_and_extract("http://127.0.0.1:9/x.tar.gz", tmp_path / "speech")
     assert (tmp_path / "speech" / "notes.txt").read_text() == "mine"
+
+
+def test_an_archive_with_the_wrong_sha256_is_refused_and_nothing_is_kept(serve, tmp_path):
+    server = serve({"/speech.tar.gz": _archive()})
+    with pytest.raises(RuntimeError, match="SHA-256 .* expected 0{64}.*deleted"):
+        data.maybe_download_and_extract(server.url + "/speech.tar.gz", tmp_path / "speech", sha256="0" * 64)
+    assert _leftovers(tmp_path) == []
+
+
+def test_the_published_checksum_is_applied_by_the_archive_name(serve, tmp_path):
+    server = serve({"/speech_commands_v0.02.tar.gz": _archive()})  # a stand-in, not the real archive
+    with pytest.raises(RuntimeError, match="not the published archive"):
+        data.maybe_download_and_extract(server.url + "/speech_commands_v0.02.tar.gz", tmp_path / "speech")
+    assert _leftovers(tmp_path) == []
+
+
+def test_an_archive_with_the_right_sha256_is_extracted(serve, tmp_path):
+    import hashlib
+
+    archive = _archive()
+    server = serve({"/speech.tar.gz": archive})
+    data.maybe_download_and_extract(server.url + "/speech.tar.gz", tmp_path / "speech",
+                                    sha256=hashlib.sha256(archive).hexdigest())
+    assert data.has_dataset(tmp_path / "speech")
+
+
+def test_the_dataset_url_is_https_with_a_published_checksum():
+    assert data.DATA_URL.startswith("https://")
+    assert data.DATA_URL.rsplit("/", 1)[-1] in data.KNOWN_SHA256
+
+
+def test_the_extracted_dataset_is_readable_by_the_group_under_a_normal_umask(serve, tmp_path):
+    import os
+    import stat
+
+    server = serve({"/speech.tar.gz": _archive()})
+    old = os.umask(0o022)
+    try:
+        data.maybe_download_and_extract(server.url + "/speech.tar.gz", tmp_path / "speech")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "speech").stat().st_mode) == 0o755
+
+
+def _dead_pid():
+    import subprocess
+    import sys
+
+    process = subprocess.Popen([sys.executable, "-c", "pass"])
+    process.wait()
+    return process.pid
+
+
+def test_what_a_killed_download_left_is_removed_by_the_next_run(serve, tmp_path):
+    pid = _dead_pid()
+    (tmp_path / f".download-{pid}-abc.tar.gz.part").write_bytes(b"x" * 1000)
+    (tmp_path / f".speech-extracting-{pid}-abc").mkdir()
+    (tmp_path / f".speech-extracting-{pid}-abc" / "yes").mkdir()
+    server = serve({"/speech.tar.gz": _archive()})
+    data.maybe_download_and_extract(server.url + "/speech.tar.gz", tmp_path / "speech")
+    assert _leftovers(tmp_path) == ["speech"]
+
+
+def test_a_download_still_running_in_another_process_is_left_alone(serve, tmp_path):
+    import os
+
+    parent = os.getppid()  # alive: the process that started the tests
+    (tmp_path / f".download-{parent}-abc.tar.gz.part").write_bytes(b"x")
+    server = serve({"/speech.tar.gz": _archive()})
+    data.maybe_download_and_extract(server.url + "/speech.tar.gz", tmp_path / "speech")
+    assert f".download-{parent}-abc.tar.gz.part" in _leftovers(tmp_path)

@@ -11,7 +11,6 @@ import data
 import test_tflite
 from conftest import ROOT
 
-pytestmark = pytest.mark.slow
 
 
 def _write(path, samples, rate=16000, channels=1, width=2):
@@ -52,6 +51,7 @@ def test_classes_follow_the_speech_commands_layout(recordings):
     assert not any("_background_noise_" in str(path) for path, _ in found)
 
 
+@pytest.mark.slow
 def test_the_result_counts_every_clip_in_a_label_by_label_matrix(converted_xs, recordings, model_settings):
     result = test_tflite.evaluate_recordings(converted_xs[1], recordings, ["yes", "no"], model_settings)
     assert result["count"] == 10 and result["confusion_matrix"].shape == (4, 4)
@@ -59,6 +59,7 @@ def test_the_result_counts_every_clip_in_a_label_by_label_matrix(converted_xs, r
     assert 0 <= result["balanced_accuracy"] <= 1 and len(result["errors"]) == round(10 * (1 - result["accuracy"]))
 
 
+@pytest.mark.slow
 def test_tflite_micro_gives_the_reference_kernels_predictions_but_at_most_one_near_tie(
         converted_xs, recordings, model_settings):
     reference = test_tflite.evaluate_recordings(converted_xs[1], recordings, ["yes", "no"], model_settings,
@@ -88,6 +89,7 @@ def test_a_24_bit_recording_reads_like_a_16_bit_one(tmp_path):
     assert np.abs(difference).max() <= 1
 
 
+@pytest.mark.slow
 def test_a_long_recording_is_cut_to_its_loudest_second(tmp_path, converted_xs, model_settings):
     loud_word = _tone(3.0, start=1.7, length=0.5)
     _write(tmp_path / "rec" / "yes" / "three_seconds.wav", loud_word)
@@ -97,25 +99,39 @@ def test_a_long_recording_is_cut_to_its_loudest_second(tmp_path, converted_xs, m
     assert result["cut"] == [str(tmp_path / "rec" / "yes" / "three_seconds.wav")]
 
 
+@pytest.mark.slow
 def test_a_short_recording_is_padded_at_the_end(tmp_path, converted_xs, model_settings):
     _write(tmp_path / "rec" / "no" / "short.wav", _tone(0.4))
     result = test_tflite.evaluate_recordings(converted_xs[1], tmp_path / "rec", ["yes", "no"], model_settings)
     assert result["count"] == 1 and result["cut"] == []
 
 
-def test_a_file_that_is_not_a_wav_is_named(tmp_path, converted_xs, model_settings):
+@pytest.mark.slow
+def test_an_unreadable_recording_is_listed_with_its_reason_and_the_others_still_scored(
+        recordings, converted_xs, model_settings):
+    (recordings / "yes" / "voice_memo.wav").write_bytes(b"not a wav at all")
+    result = test_tflite.evaluate_recordings(converted_xs[1], recordings, ["yes", "no"], model_settings)
+    assert result["count"] == 10
+    [(path, reason)] = result["unreadable"]
+    assert path.endswith("voice_memo.wav") and "not a readable wav" in reason
+
+
+@pytest.mark.slow
+def test_only_unreadable_recordings_is_an_error_that_names_them(tmp_path, converted_xs, model_settings):
     (tmp_path / "rec" / "yes").mkdir(parents=True)
     (tmp_path / "rec" / "yes" / "voice_memo.wav").write_bytes(b"not a wav at all")
     with pytest.raises(ValueError, match="voice_memo.wav.*not a readable"):
         test_tflite.evaluate_recordings(converted_xs[1], tmp_path / "rec", ["yes", "no"], model_settings)
 
 
+@pytest.mark.slow
 def test_an_empty_folder_says_what_layout_is_expected(tmp_path, converted_xs, model_settings):
     (tmp_path / "rec").mkdir()
     with pytest.raises(ValueError, match=r"No recordings .*<word>/\*\.wav"):
         test_tflite.evaluate_recordings(converted_xs[1], tmp_path / "rec", ["yes", "no"], model_settings)
 
 
+@pytest.mark.slow
 def test_the_command_line_prints_the_report(converted_xs, recordings):
     result = subprocess.run([sys.executable, "test_tflite.py", str(converted_xs[1]), "--recordings", str(recordings),
                              "--wanted-words", "yes,no"], cwd=ROOT, capture_output=True, text=True, timeout=300)
@@ -123,7 +139,67 @@ def test_the_command_line_prints_the_report(converted_xs, recordings):
     assert "balanced accuracy" in result.stdout and "confusion matrix" in result.stdout and "recall" in result.stdout
 
 
+@pytest.mark.slow
 def test_the_command_line_reports_a_missing_folder(converted_xs, tmp_path):
     result = subprocess.run([sys.executable, "test_tflite.py", str(converted_xs[1]), "--recordings", str(tmp_path / "none")],
                             cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert result.returncode == 2 and "No folder" in result.stderr
+
+
+# --- Wav formats recorders write ----------------------------------------------------------------------
+
+
+def _write_with_scipy(path, samples, rate):
+    import scipy.io.wavfile
+
+    scipy.io.wavfile.write(str(path), rate, samples)
+    return path
+
+
+def test_a_32_bit_float_recording_is_read(tmp_path):
+    tone = _tone(1.0).astype(np.float32)
+    samples = data.load_recording(_write_with_scipy(tmp_path / "float.wav", tone, 16000), 16000)
+    np.testing.assert_allclose(samples / 32768, tone, atol=2 / 32768)
+
+
+def _write_extensible(path, samples, rate, bits=24):
+    """A WAVE_FORMAT_EXTENSIBLE file (format tag 65534, PCM sub-format), as many recorders write."""
+    import struct
+
+    width = bits // 8
+    ints = (np.clip(samples, -1, 1) * (2 ** (bits - 1) - 1)).astype("<i4")
+    frames = np.frombuffer(ints.tobytes(), np.uint8).reshape(-1, 4)[:, :width].tobytes()
+    pcm_guid = bytes.fromhex("0100000000001000800000aa00389b71")
+    fmt = struct.pack("<HHIIHHHHI", 0xFFFE, 1, rate, rate * width, width, bits, 22, bits, 4) + pcm_guid
+    body = b"WAVE" + b"fmt " + struct.pack("<I", len(fmt)) + fmt + b"data" + struct.pack("<I", len(frames)) + frames
+    path.write_bytes(b"RIFF" + struct.pack("<I", len(body)) + body)
+    return path
+
+
+def test_a_wave_format_extensible_24_bit_recording_is_read(tmp_path):
+    tone = _tone(1.0)
+    path = _write_extensible(tmp_path / "ext.wav", tone, 16000)
+    assert int.from_bytes(path.read_bytes()[20:22], "little") == 65534
+    np.testing.assert_allclose(data.load_recording(path, 16000) / 32768, tone, atol=2 / 32768)
+
+
+def test_a_48_khz_stereo_float_recording_is_downmixed_and_resampled(tmp_path):
+    tone = _tone(1.0, rate=48000).astype(np.float32)
+    path = _write_with_scipy(tmp_path / "laptop.wav", np.stack([tone, tone], axis=1), 48000)
+    samples = data.load_recording(path, 16000)
+    assert len(samples) == 16000
+    assert abs(np.argmax(np.abs(np.fft.rfft(samples.astype(float)))) - 440) <= 2
+
+
+def test_a_recording_with_a_zero_sample_rate_is_called_damaged(tmp_path):
+    path = _write_with_scipy(tmp_path / "broken.wav", np.zeros(100, np.int16), 16000)
+    raw = bytearray(path.read_bytes())
+    raw[24:28] = (0).to_bytes(4, "little")
+    path.write_bytes(bytes(raw))
+    with pytest.raises(ValueError, match=r"broken\.wav.*(sample rate of 0 Hz|not a readable)"):
+        data.load_recording(path, 16000)
+
+
+def test_upper_case_wav_names_are_found(tmp_path):
+    _write(tmp_path / "rec" / "yes" / "TAKE1.WAV", _tone(1.0))
+    assert [p.name for p, _ in test_tflite.find_recordings(tmp_path / "rec", ["yes"])] == ["TAKE1.WAV"]

@@ -127,6 +127,23 @@ def test_a_failing_worker_is_reported_with_its_error_and_leaves_nothing_behind(t
     assert list(tmp_path.iterdir()) == []
 
 
+def test_a_killed_generation_is_cleaned_up_by_the_next_and_the_set_is_group_readable(tmp_path):
+    import os
+    import stat
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    leftover = tmp_path / f".speech-building-{dead.pid}-x"
+    (leftover / "yes").mkdir(parents=True)
+    old = os.umask(0o022)
+    try:
+        synthetic.make_synthetic_dataset(tmp_path / "speech", seed=0, speakers=3, words=["yes"])
+    finally:
+        os.umask(old)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["speech"]
+    assert stat.S_IMODE((tmp_path / "speech").stat().st_mode) == 0o755
+
+
 def test_a_non_empty_folder_is_refused(tmp_path):
     (tmp_path / "notes.txt").write_text("mine")
     with pytest.raises(ValueError, match="not empty"):

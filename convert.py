@@ -14,7 +14,7 @@ import numpy as np
 import tensorflow as tf
 
 import data
-from checkpoints import with_weights
+from checkpoints import read_run_record, with_weights
 from files import write_atomically
 
 NUM_REP_DATA_SAMPLES = 100  # validation examples used to calibrate the int8 ranges
@@ -38,8 +38,9 @@ def convert(model, audio_processor, checkpoint, quantize, inference_type, tflite
             features computed on the board feed the model unchanged.
 
     Returns:
-        The path written. For int8 models a `<model>.json` beside it records the input and
-        output scale and zero point.
+        The path written. A `<model>.json` beside it records the model's provenance (the run.json
+        of the checkpoint's run: model, keywords, dataset, settings, schedule) and, for int8
+        models, the input and output scale and zero point.
     """
     if inference_type not in ("fp32", "int8"):
         raise ValueError(f"inference_type must be 'fp32' or 'int8', got {inference_type!r}.")
@@ -58,18 +59,29 @@ def convert(model, audio_processor, checkpoint, quantize, inference_type, tflite
     tflite_model = converter.convert()
 
     tflite_path = Path(tflite_path)
+    description = {"provenance": read_run_record(checkpoint) if checkpoint else None}
     if inference_type == "int8":
-        quantization = model_quantization(tflite_model)
-        if pin_input_quantization and not _is_firmware_mapping(quantization["input"]):
+        description.update(model_quantization(tflite_model))
+        if pin_input_quantization and not _is_firmware_mapping(description["input"]):
             raise RuntimeError(
-                f"The converter chose input quantization {quantization['input']} instead of the "
+                f"The converter chose input quantization {description['input']} instead of the "
                 "firmware mapping; the model was not written."
             )
-        write_atomically(tflite_path, tflite_model)
-        write_atomically(tflite_path.with_suffix(".json"), json.dumps(quantization, indent=2) + "\n")
-    else:
-        write_atomically(tflite_path, tflite_model)
+    write_atomically(tflite_path, tflite_model)
+    write_atomically(tflite_path.with_suffix(".json"), json.dumps(description, indent=2) + "\n")
     return tflite_path
+
+
+def read_provenance(tflite_path):
+    """The provenance of a converted model (the run.json of its training run, see checkpoints.py),
+    from the <model>.json beside it; None when the model has none (converted without a checkpoint)."""
+    path = Path(tflite_path).with_suffix(".json")
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text()).get("provenance")
+    except (ValueError, AttributeError) as error:
+        raise ValueError(f"{path} is not the JSON the kit writes beside a model ({error}).") from error
 
 
 def _representative_dataset(audio_processor, pin_input_quantization):

@@ -121,6 +121,17 @@ VARIANTS = [
 ]
 
 
+def describe_dataset(data_dir):
+    """What a dataset folder is, for a run's provenance: {"kind", "path"}, plus the recipe of a
+    synthetic set (which remakes it exactly anywhere) or the word folders of a real one."""
+    data_dir = Path(data_dir).resolve()
+    marker = data_dir / MARKER_NAME
+    if marker.is_file():
+        return {"kind": "synthetic", "path": str(data_dir), "settings": json.loads(marker.read_text())}
+    words = sorted(p.name for p in data_dir.iterdir() if p.is_dir() and not p.name.startswith("_"))
+    return {"kind": "speech_commands", "path": str(data_dir), "words": len(words)}
+
+
 def default_dataset_dir():
     """Where the kit keeps the default synthetic dataset: datasets/ in the kit (git ignores it)."""
     return Path(__file__).resolve().parent / "datasets" / "synthetic_speech_commands"

@@ -2,8 +2,9 @@
 
 `train(model, audio_processor, flags)` compiles the model with Adam and a piecewise-constant
 learning rate, trains on augmented examples for the flags' number of steps, validates after every
-`eval_step_interval` steps, keeps the best weights by validation accuracy under
-`<train_dir>/<model_name>/best/`, and returns the history and the final test accuracy.
+`eval_step_interval` steps, keeps the best weights by validation accuracy in the run's folder
+(`<train_dir>/<model_name>_<keywords>/run-<time>/best/`, see checkpoints.py), and returns the
+history and the final test accuracy.
 
 Training runs wherever TensorFlow puts it: on a GPU when one is present, and on several devices
 when the model was built inside a `tf.distribute.MirroredStrategy` scope (the global batch stays
@@ -17,7 +18,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from checkpoints import best_accuracy, checkpoint_dir
+import checkpoints
+
 
 def parse_schedule(flags):
     """(steps per phase, learning rate per phase) from "12000,3000" and "0.001,0.0001"."""
@@ -34,9 +36,10 @@ def parse_schedule(flags):
 def train(model, audio_processor, flags, extra_callbacks=()):
     """Trains `model` and returns (history, test_accuracy).
 
-    An interrupted run resumes where it stopped when called again with the same flags: Keras's
-    BackupAndRestore keeps the weights, optimizer state and epoch in <train_dir>/<model_name>/backup,
-    and the best checkpoint so far stays the threshold a new checkpoint must beat.
+    Every call starts a new run in its own folder and sets flags.run_dir to it; its run.json
+    records what was trained on what. With flags.resume_run set to an earlier run's name, that
+    run continues where it stopped instead: Keras's BackupAndRestore keeps the weights, optimizer
+    state and epoch in <run>/backup, and the run's best checkpoint stays the one to beat.
     """
     from student.callbacks import get_student_callbacks
 
@@ -49,6 +52,7 @@ def train(model, audio_processor, flags, extra_callbacks=()):
             metrics=["accuracy"],
         )
 
+    flags.run_dir = str(_run_dir(audio_processor, flags))
     modes = audio_processor.Modes
     train_data = audio_processor.get_data(
         modes.TRAINING,
@@ -59,9 +63,9 @@ def train(model, audio_processor, flags, extra_callbacks=()):
     train_data = train_data.repeat().batch(flags.batch_size).prefetch(tf.data.AUTOTUNE)
     val_data = audio_processor.get_data(modes.VALIDATION).batch(flags.batch_size).prefetch(tf.data.AUTOTUNE)
 
-    best_dir = checkpoint_dir(flags)
+    best_dir = checkpoints.checkpoint_dir(flags)
     best_dir.mkdir(parents=True, exist_ok=True)
-    best_so_far = best_accuracy(best_dir)
+    best_so_far = checkpoints.best_accuracy(best_dir)
     callbacks = [
         keras.callbacks.ModelCheckpoint(
             filepath=str(best_dir / (flags.model_name + "_{val_accuracy:.3f}.weights.h5")),
@@ -71,7 +75,7 @@ def train(model, audio_processor, flags, extra_callbacks=()):
             save_best_only=True,
             initial_value_threshold=best_so_far,
         ),
-        keras.callbacks.BackupAndRestore(str(Path(flags.train_dir) / flags.model_name / "backup")),
+        keras.callbacks.BackupAndRestore(str(Path(flags.run_dir) / "backup")),
         *get_student_callbacks(),
         *extra_callbacks,
     ]
@@ -87,6 +91,30 @@ def train(model, audio_processor, flags, extra_callbacks=()):
     test_data = audio_processor.get_data(modes.TESTING).batch(flags.batch_size)
     _, test_accuracy = model.evaluate(test_data, verbose=0)
     return history, test_accuracy
+
+
+def _run_dir(audio_processor, flags):
+    """A new run's folder, with its run.json written, or the earlier run flags.resume_run names."""
+    import datetime
+
+    import synthetic
+
+    words = audio_processor.words_list[2:]
+    if getattr(flags, "resume_run", None):
+        return checkpoints.resume_run_dir(flags.train_dir, flags.model_name, words, flags.resume_run)
+    run_dir = checkpoints.new_run_dir(flags.train_dir, flags.model_name, words)
+    checkpoints.write_run_record(run_dir, {
+        "run": run_dir.name,
+        "model_name": flags.model_name,
+        "wanted_words": words,
+        "dataset": synthetic.describe_dataset(audio_processor.data_dir),
+        "model_settings": audio_processor.model_settings,
+        "micro": audio_processor.micro,
+        "schedule": {"how_many_training_steps": str(flags.how_many_training_steps),
+                     "learning_rate": str(flags.learning_rate), "batch_size": flags.batch_size},
+        "started": datetime.datetime.now().isoformat(timespec="seconds"),
+    })
+    return run_dir
 
 
 def _boundaries(steps):

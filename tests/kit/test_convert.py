@@ -54,6 +54,16 @@ def test_input_quantization_is_recorded_beside_the_model(converted_xs):
     assert recorded["input"]["scale"] == pytest.approx(scale) and recorded["input"]["zero_point"] == zero_point
 
 
+def test_both_models_carry_the_provenance_of_their_training_run(converted_xs, trained_xs):
+    import checkpoints
+    import convert
+
+    _, _, checkpoint, _ = trained_xs
+    for path in converted_xs:
+        assert convert.read_provenance(path) == checkpoints.read_run_record(checkpoint)
+        assert convert.read_provenance(path)["wanted_words"] == ["yes", "no"]
+
+
 def test_int8_accuracy_is_close_to_float(converted_xs, model_settings, audio_processor):
     float_path, int8_path = converted_xs
     float_accuracy, _ = test_tflite.tflite_test(model_settings, audio_processor, float_path)

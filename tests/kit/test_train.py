@@ -28,8 +28,17 @@ def test_a_short_run_beats_chance_by_a_wide_margin(trained_xs, audio_processor):
 def test_the_best_checkpoint_is_a_keras_3_weights_file_named_by_accuracy(trained_xs):
     _, flags, checkpoint, _ = trained_xs
     path = Path(checkpoint)
-    assert path.parent == Path(flags.train_dir) / "micro_kws_xs" / "best"
+    assert path.parent.parent.parent == Path(flags.train_dir) / "micro_kws_xs_yes_no"
+    assert path.parent.parent.name.startswith("run-") and path.parent.name == "best"
     assert checkpoints.CHECKPOINT_PATTERN.search(path.name) and path.name.startswith("micro_kws_xs_")
+
+
+def test_a_run_records_what_was_trained_on_what(trained_xs, small_dataset):
+    _, _, checkpoint, _ = trained_xs
+    record = checkpoints.read_run_record(checkpoint)
+    assert record["model_name"] == "micro_kws_xs" and record["wanted_words"] == ["yes", "no"]
+    assert record["dataset"]["kind"] == "synthetic" and record["dataset"]["path"] == str(small_dataset.resolve())
+    assert record["model_settings"]["label_count"] == 4 and record["schedule"]["how_many_training_steps"] == "200,100"
 
 
 def test_a_checkpoint_round_trips_into_a_new_model(trained_xs, model_settings):
@@ -66,7 +75,7 @@ def test_latest_checkpoint_picks_the_best_accuracy(tmp_path):
 
 
 def test_latest_checkpoint_in_an_empty_directory_says_what_to_do(tmp_path):
-    with pytest.raises(FileNotFoundError, match="Train the model first"):
+    with pytest.raises(FileNotFoundError, match="Train first"):
         checkpoints.latest_checkpoint(tmp_path)
 
 
@@ -100,6 +109,7 @@ def test_an_interrupted_run_resumes_and_keeps_its_best_checkpoint(tmp_path, audi
         train.train(model, audio_processor, flags, extra_callbacks=[_Interrupt(after_epoch=1)])
     best_before = checkpoints.latest_checkpoint(checkpoints.checkpoint_dir(flags))
 
+    flags.resume_run = Path(flags.run_dir).name  # resuming is asked for by the run's name
     history, _ = train.train(models.get_model(model_settings, "micro_kws_xs"), audio_processor, flags)
     assert len(history.history["loss"]) == 2, "the resumed run must continue at epoch 3 of 4"
     assert os.path.exists(best_before)
@@ -135,3 +145,54 @@ def test_training_runs_on_two_devices_with_mirrored_strategy(small_dataset, tmp_
     """)
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=600)
     assert "REPLICAS 2 EPOCHS 2" in result.stdout, result.stderr[-3000:]
+
+
+def test_runs_of_different_models_and_keywords_in_one_train_dir_each_load_their_own_weights(
+        tmp_path, audio_processor, small_dataset, model_settings):
+    import data
+
+    up_down = data.AudioProcessor(None, small_dataset, 25, 25, ["up", "down"], 10, 10, model_settings)
+    runs = []
+    for name, processor in (("micro_kws_xs", audio_processor), ("dnn", up_down)):
+        flags = lab_flags(tmp_path, model_name=name, how_many_training_steps="40,10", eval_step_interval=50)
+        model = models.get_model(model_settings, name, model_name=name)
+        train.train(model, processor, flags)
+        runs.append((name, flags.run_dir, checkpoints.latest_checkpoint(checkpoints.checkpoint_dir(flags)), model))
+    (xs_name, xs_run, xs_checkpoint, xs_model), (dnn_name, dnn_run, dnn_checkpoint, dnn_model) = runs
+    assert xs_run != dnn_run and Path(dnn_run).parent.name == "dnn_up_down"
+    assert checkpoints.read_run_record(dnn_checkpoint)["wanted_words"] == ["up", "down"]
+    for name, checkpoint, trained in ((xs_name, xs_checkpoint, xs_model), (dnn_name, dnn_checkpoint, dnn_model)):
+        fresh = models.get_model(model_settings, name)
+        checkpoints.load_checkpoint(fresh, checkpoint)
+        for loaded, kept in zip(fresh.get_weights(), trained.get_weights()):
+            np.testing.assert_array_equal(loaded, kept)
+
+
+def test_a_new_run_keeps_its_own_best_even_when_an_earlier_run_was_better(tmp_path, audio_processor, model_settings):
+    first = lab_flags(tmp_path, how_many_training_steps="100,0", eval_step_interval=50)
+    train.train(models.get_model(model_settings, "micro_kws_xs"), audio_processor, first)
+    second = lab_flags(tmp_path, how_many_training_steps="1,0", eval_step_interval=1, learning_rate="0.0,0.0")
+    train.train(models.get_model(model_settings, "micro_kws_xs"), audio_processor, second)
+    assert second.run_dir != first.run_dir
+    checkpoint = checkpoints.latest_checkpoint(checkpoints.checkpoint_dir(second))  # saved, though worse
+    assert Path(checkpoint).parent.parent == Path(second.run_dir)
+
+
+def test_resuming_a_run_that_does_not_exist_lists_the_runs_there(tmp_path, audio_processor, model_settings):
+    flags = lab_flags(tmp_path, resume_run="run-20990101-000000")
+    with pytest.raises(ValueError, match="No run 'run-20990101-000000' to resume .*Runs of this model"):
+        train.train(models.get_model(model_settings, "micro_kws_xs"), audio_processor, flags)
+
+
+def test_a_checkpoint_of_other_keywords_count_is_refused_before_loading(trained_xs):
+    _, _, checkpoint, _ = trained_xs
+    three_classes = models.get_model(models.lab_model_settings(["yes"]), "micro_kws_xs")
+    with pytest.raises(ValueError, match="trained for 4 classes .*yes, no.*has 3"):
+        checkpoints.load_checkpoint(three_classes, checkpoint)
+
+
+def test_the_checkpoint_folder_before_any_training_says_to_train_first():
+    import argparse
+
+    with pytest.raises(ValueError, match="No training run yet"):
+        checkpoints.checkpoint_dir(argparse.Namespace(train_dir="training", model_name="micro_kws_xs"))

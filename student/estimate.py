@@ -11,9 +11,11 @@ def estimate_rom(weight_tensors):
     Args:
         weight_tensors: One (shape, dtype) pair per weight or bias tensor of the FULLY_CONNECTED,
             CONV_2D and DEPTHWISE_CONV_2D operators, e.g. ([1, 5, 4, 4], "int8") or ([4], "int32").
+            dtype is one of "int8", "int16", "int32" and "float32" (a float model's weights).
 
     Returns:
-        The number of bytes (int).
+        The number of bytes (int): the sum over the tensors of their element count times the
+        bytes of one element of their dtype.
     """
     # TODO: your ROM formula.
     return None
@@ -28,8 +30,9 @@ def estimate_ram(layers):
             one operator is the input of the next; the first input is the model's input.
 
     Returns:
-        (best_case, worst_case): bytes with optimal memory planning, and with no planning (no two
-        buffers share memory). Assume at most two buffers are in use at the same time.
+        (best_case, worst_case), a tuple of two ints: bytes with optimal memory planning, and with
+        no planning (no two buffers share memory). Assume at most two buffers are in use at the
+        same time (an operator's input and output).
     """
     # TODO: your two RAM formulas.
     return None
@@ -42,6 +45,9 @@ def estimate_fully_connected_macs(h_out, w_out, h_filter):
         h_out: Rows of the output (the batch: 1 on the microcontroller).
         w_out: Columns of the output (the units of the layer).
         h_filter: Rows of the weight matrix (the input features).
+
+    Returns:
+        The number of multiply-accumulate operations (int) for one invocation.
     """
     # TODO: your formula (the notebook works through this one as the example).
     return None
@@ -55,6 +61,9 @@ def estimate_conv2d_macs(h_kernel, w_kernel, c_in, c_out, h_out, w_out, h_stride
         c_in, c_out: Input and output channels.
         h_out, w_out: Output height and width.
         h_stride, w_stride: Strides (think about whether you need them).
+
+    Returns:
+        The number of multiply-accumulate operations (int) for one invocation.
     """
     # TODO: your formula.
     return None
@@ -70,6 +79,9 @@ def estimate_depthwise_conv2d_macs(h_kernel, w_kernel, c_in, c_out, h_out, w_out
         h_out, w_out: Output height and width.
         depth_multiplier: Output channels per input channel.
         h_stride, w_stride: Strides (think about whether you need them).
+
+    Returns:
+        The number of multiply-accumulate operations (int) for one invocation.
     """
     # TODO: your formula.
     return None

@@ -1,11 +1,12 @@
 """The final challenge: its limits (challenge.toml) and a check of an int8 model against them.
 
 Every number is measured from the .tflite file itself, never taken from the student: accuracy on
-the test split of the dataset at hand, weight bytes from the graph, best-case RAM from
-TFLite-Micro's arena, MACs from MAC formulas (the student's in the kit; the grader passes the
-reference ones).
+the test split of the dataset the model was trained on (its provenance, see convert.py), weight
+bytes from the graph, best-case RAM from TFLite-Micro's arena, MACs from MAC formulas (the
+student's in the kit; the grader passes the reference ones).
 """
 
+import os
 import sys
 from pathlib import Path
 
@@ -91,6 +92,59 @@ def measure_challenge(tflite_path, wanted_words, data_dir, mac_formulas=None, se
     return check_model(tflite_path, processor, model_settings, settings, mac_formulas)
 
 
+def dataset_for_model(tflite_path, wanted_words, data_dir=None):
+    """The dataset to measure a model on: one of the kind its provenance names, on this machine.
+
+    A synthetic model is measured on a synthetic set of the same recipe (data_dir, the path it
+    was trained on, or the kit's default set); a real one on the real dataset (data_dir, the path
+    it was trained on, or SPEECH_COMMANDS_DIR). A model of other keywords, a data_dir of the other
+    kind, or no such dataset here is refused with what to do, never measured on another dataset.
+    A model without provenance (converted by an older kit) is measured on data_dir, if given.
+    """
+    import convert
+    import data
+    import synthetic
+
+    wanted = wanted_words.split(",") if isinstance(wanted_words, str) else list(wanted_words)
+    provenance = convert.read_provenance(tflite_path)
+    if provenance is None:
+        if data_dir is None:
+            raise ValueError(f"{tflite_path} has no provenance (no {Path(tflite_path).with_suffix('.json').name} "
+                             "beside it): convert it again in the notebook, or name the dataset with --data-dir.")
+        return Path(data_dir)
+    if provenance["wanted_words"] != wanted:
+        raise ValueError(f"{tflite_path} was trained on the keywords {','.join(provenance['wanted_words'])}, not "
+                         f"{','.join(wanted)}: train and convert the model of your keywords (words.txt).")
+    trained_on = provenance["dataset"]
+    kind = trained_on["kind"]
+
+    def same_kind(candidate):
+        if not candidate or not data.has_dataset(candidate):
+            return False
+        found = synthetic.describe_dataset(candidate)
+        return found["kind"] == kind and (kind != "synthetic" or found["settings"] == trained_on["settings"])
+
+    if data_dir is not None:
+        if not same_kind(data_dir):
+            raise ValueError(f"{data_dir} is not a {kind.replace('_', ' ')} dataset like the one {tflite_path} "
+                             f"was trained on ({trained_on['path']}): measure it on that kind of data.")
+        return Path(data_dir)
+    candidates = [trained_on["path"]]
+    if kind == "synthetic" and trained_on["settings"] == synthetic.default_settings():
+        candidates.append(synthetic.default_dataset_dir())
+    if kind == "speech_commands":
+        candidates.append(os.getenv("SPEECH_COMMANDS_DIR"))
+    for candidate in candidates:
+        if same_kind(candidate):
+            return Path(candidate)
+    if kind == "synthetic" and trained_on["settings"] == synthetic.default_settings():
+        return synthetic.default_dataset()  # remade from its recipe
+    where = "--data-dir or SPEECH_COMMANDS_DIR" if kind == "speech_commands" else "--data-dir"
+    raise ValueError(f"{tflite_path} was trained on the {kind.replace('_', ' ')} dataset at {trained_on['path']}, "
+                     f"which is not on this machine: point {where} at a copy of it. It is not measured on "
+                     "other data, since its accuracy there would mean nothing.")
+
+
 def print_report(report):
     for name, row in report.items():
         verdict = {True: "ok", False: "FAILS", None: "not measured (MAC formulas not implemented yet)"}[row["passed"]]
@@ -107,7 +161,8 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description="Measure an int8 keyword model against challenge.toml.")
     parser.add_argument("model", type=Path, help="the int8 .tflite file")
     parser.add_argument("--wanted-words", required=True, help="the model's keywords, e.g. up,down")
-    parser.add_argument("--data-dir", type=Path, required=True, help="the dataset whose test split is used")
+    parser.add_argument("--data-dir", type=Path, default=None,
+                        help="the dataset whose test split is used (default: the one the model's provenance names)")
     parser.add_argument("--mac-formulas", type=Path, help="a Python file with the MAC formulas "
                         "(default: student/estimate.py)")
     parser.add_argument("--json", type=Path, help="write the report to this file as JSON")
@@ -118,7 +173,9 @@ def main(argv=None):
         formulas = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(formulas)
     try:
-        report = measure_challenge(args.model.resolve(), args.wanted_words, args.data_dir.resolve(), formulas)
+        data_dir = dataset_for_model(args.model.resolve(), args.wanted_words,
+                                     args.data_dir.resolve() if args.data_dir else None)
+        report = measure_challenge(args.model.resolve(), args.wanted_words, data_dir, formulas)
     except (FileNotFoundError, ValueError, RuntimeError) as error:
         parser.exit(2, f"error: {error}\n")
     if args.json:

@@ -6,11 +6,12 @@
 Before packing it checks: names.txt and words.txt are filled in, every file in student/ is
 implemented (no stub left), the model files for your keywords exist and load, the student tests
 pass, and your int8 model meets the challenge limits (challenge.toml; the accuracy is measured on
-the test split of the dataset at hand). Problems are listed and nothing is written; --force packs
-anyway and records the problems in the zip's manifest.
+the test split of the dataset the model was trained on, as its provenance says: a model of other
+keywords than words.txt, or one whose dataset is not here, is a problem). Problems are listed and
+nothing is written; --force packs anyway and records the problems in the zip's manifest.
 
-The zip holds only student/*.py, the expected model files, names.txt, words.txt and
-manifest.json (kit version, keywords, file hashes, check results).
+The zip holds only student/*.py, the expected model files and the .json beside each (provenance,
+quantization), names.txt, words.txt and manifest.json (kit version, keywords, hashes, checks).
 """
 
 import argparse
@@ -59,6 +60,18 @@ def read_words(root=ROOT, groups=None):
         raise ValueError(f"words.txt says '{words}', which is no group's keyword set in challenge.toml "
                          f"({', '.join(sorted(groups.values()))}).")
     return words
+
+
+def notebook_keywords(root=ROOT, default="yes,no"):
+    """FLAGS.wanted_words for the notebook: words.txt's keywords, or `default` while it holds none.
+
+    words.txt is the one place for the group's keywords: the notebook trains on them and submit.py
+    packs and checks the models of them, so the two cannot disagree.
+    """
+    path = Path(root) / "words.txt"
+    if not path.is_file() or not read_lines(path):
+        return default
+    return read_words(root)
 
 
 def unimplemented_student_files(modules=None):
@@ -136,17 +149,6 @@ def run_student_tests():
     return result.returncode == 0, (lines[-1] if lines else result.stderr.strip()[-300:])
 
 
-def find_dataset(data_dir=None):
-    """The dataset to measure accuracy on: --data-dir, SPEECH_COMMANDS_DIR, or the synthetic set."""
-    import data
-    import synthetic
-
-    for candidate in (data_dir, os.getenv("SPEECH_COMMANDS_DIR"), synthetic.default_dataset_dir()):
-        if candidate and data.has_dataset(candidate):
-            return Path(candidate)
-    return None
-
-
 def sha256(path):
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
@@ -169,7 +171,8 @@ def write_submission(output, files, manifest):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--force", action="store_true", help="pack even with problems (recorded in the manifest)")
-    parser.add_argument("--data-dir", help="dataset for the accuracy check (default: SPEECH_COMMANDS_DIR or the synthetic set)")
+    parser.add_argument("--data-dir", help="dataset for the accuracy check (default: the one the model was trained "
+                        "on, from its provenance; SPEECH_COMMANDS_DIR for the real dataset)")
     parser.add_argument("--output", type=Path, default=ROOT / "submission.zip")
     parser.add_argument("--skip-tests", action="store_true", help="do not run tests/student")
     args = parser.parse_args(argv)
@@ -208,16 +211,22 @@ def main(argv=None):
             problems.append(f"Student tests do not all pass ({summary}): run python -m pytest tests/student")
 
     int8_files = [f for f in model_files if f.endswith("_quantized.tflite")]
-    dataset = find_dataset(args.data_dir)
-    if int8_files and not file_problems and dataset:
+    dataset = None
+    if int8_files and not file_problems:
+        try:
+            dataset = challenge.dataset_for_model(ROOT / int8_files[0], words, args.data_dir)
+        except ValueError as error:
+            problems.append(f"Challenge: {error}")
+    if dataset:
+        print(f"Challenge, measured on {dataset}:")
         report = challenge.measure_challenge(ROOT / int8_files[0], words, dataset)
         challenge.print_report(report)
         checks["challenge"] = {"dataset": str(dataset), **report}
         problems += [f"Challenge: {name} = {row['value']} does not meet the limit {row['limit']}."
                      for name, row in report.items() if row["passed"] is False]
     else:
-        checks["challenge"] = "not measured (no model file or no dataset)"
-        print("Challenge: not measured (no model file or no dataset).")
+        checks["challenge"] = "not measured (no model file, or not its dataset)"
+        print("Challenge: not measured (no model file, or not its dataset).")
 
     if problems:
         print("\nProblems:")
@@ -226,7 +235,8 @@ def main(argv=None):
         if not args.force:
             print("\nNothing was written. Fix the problems, or run with --force to pack anyway.")
             return 1
-    files = [f for f in STUDENT_FILES + model_files + ["names.txt", "words.txt"] if (ROOT / f).is_file()]
+    descriptions = [str(Path(f).with_suffix(".json")) for f in model_files]  # provenance and quantization
+    files = [f for f in STUDENT_FILES + model_files + descriptions + ["names.txt", "words.txt"] if (ROOT / f).is_file()]
     manifest = {
         "kit_version": (ROOT / "VERSION").read_text().strip(),
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),

@@ -137,11 +137,16 @@ def default_dataset_dir():
     return Path(__file__).resolve().parent / "datasets" / "synthetic_speech_commands"
 
 
+def default_settings():
+    """The recorded settings (as in the set's marker file) of the default synthetic dataset."""
+    return json.loads(json.dumps(_settings(0, DEFAULT_SPEAKERS, WORDS, RECIPE)))
+
+
 def default_dataset():
     """The default synthetic dataset, made on first use; one made by an older kit is made anew."""
     data_dir = default_dataset_dir()
     marker = data_dir / MARKER_NAME
-    if marker.exists() and json.loads(marker.read_text()) != _settings(0, DEFAULT_SPEAKERS, WORDS, RECIPE):
+    if marker.exists() and json.loads(marker.read_text()) != default_settings():
         shutil.rmtree(data_dir)  # the kit's own cache, recognised by its marker
     return make_synthetic_dataset(data_dir, seed=0, speakers=DEFAULT_SPEAKERS, words=WORDS)
 

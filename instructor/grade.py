@@ -38,7 +38,7 @@ REFERENCE_FORMULAS = kit.ROOT / "instructor" / "solution" / "estimate.py"
 MAX_FILES = 200
 MAX_UNPACKED_BYTES = 50 * 1024 * 1024
 MOODLE_FOLDER = re.compile(r"^(?P<name>.+)_(?P<id>\d+)_assignsubmission_file_?$")
-ALLOWED = re.compile(r"^(student/[A-Za-z_][A-Za-z0-9_]*\.py|models/[A-Za-z0-9_]+\.tflite|names\.txt|words\.txt|manifest\.json)$")
+ALLOWED = re.compile(r"^(student/[A-Za-z_][A-Za-z0-9_]*\.py|models/[A-Za-z0-9_]+\.(tflite|json)|names\.txt|words\.txt|manifest\.json)$")
 CSV_FIELDS = ["submission", "student", "student_id", "names", "keywords", "tests_passed", "tests_total",
               "int8_test_accuracy", "rom_bytes", "ram_bytes", "macs", "challenge_passed", "error"]
 
@@ -136,8 +136,9 @@ def measure(kit_dir, words, data_dir, timeout):
         raise SubmissionError(f"{int8} is missing")
     report = Path(kit_dir) / "challenge-report.json"
     command = [sys.executable, str(kit.ROOT / "challenge.py"), str(Path(kit_dir) / int8), "--wanted-words", words,
-               "--data-dir", str(Path(data_dir).resolve()), "--mac-formulas", str(REFERENCE_FORMULAS),
-               "--json", str(report)]
+               "--mac-formulas", str(REFERENCE_FORMULAS), "--json", str(report)]
+    if data_dir:  # else the dataset the model's provenance names (the synthetic set is remade from its recipe)
+        command += ["--data-dir", str(Path(data_dir).resolve())]
     try:
         result = subprocess.run(command, cwd=kit.ROOT, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired as error:
@@ -188,16 +189,17 @@ def grade_one(label, student, student_id, content, out_dir, data_dir, timeout):
 
 
 def main(argv=None):
-    import synthetic
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("zips", nargs="+", type=Path)
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--jobs", type=int, default=1)
     parser.add_argument("--timeout", type=int, default=900, help="seconds per step of one submission")
-    parser.add_argument("--data-dir", type=Path, default=None, help="dataset for the accuracy (default: the synthetic set)")
+    parser.add_argument("--data-dir", type=Path, default=None,
+                        help="the real Speech Commands dataset, for models trained on it (models trained on the "
+                             "synthetic set are measured on the synthetic set of their recipe)")
     args = parser.parse_args(argv)
-    data_dir = args.data_dir or synthetic.default_dataset()
+    data_dir = args.data_dir
 
     submissions = [s for path in args.zips for s in find_submissions(path)]
     print(f"Grading {len(submissions)} submission(s) with {max(1, args.jobs)} job(s) ...", flush=True)

@@ -29,6 +29,7 @@ def _good_submission(converted_xs):
         "names.txt": "Ada Lovelace\n", "words.txt": "yes,no\n",
         "models/kws_model_student_yesno_quantized.tflite": int8_path.read_bytes(),
         "models/kws_model_student_yesno.tflite": float_path.read_bytes(),
+        "models/kws_model_student_yesno_quantized.json": int8_path.with_suffix(".json").read_text(),
     })
     return files
 

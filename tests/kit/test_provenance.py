@@ -1,0 +1,93 @@
+"""A model is measured on the dataset it was trained on, as its provenance says, or not at all."""
+
+import json
+import shutil
+
+import pytest
+
+import challenge
+import submit
+import synthetic
+
+
+def _model_with_provenance(folder, dataset, wanted_words=("yes", "no")):
+    """A stand-in model file with the <model>.json that convert.convert writes beside it."""
+    folder.mkdir(parents=True, exist_ok=True)
+    model = folder / "kws_model_student_yesno_quantized.tflite"
+    model.write_bytes(b"not read here")
+    provenance = {"model_name": "kws_model_student", "wanted_words": list(wanted_words), "dataset": dataset}
+    model.with_suffix(".json").write_text(json.dumps({"provenance": provenance}))
+    return model
+
+
+@pytest.fixture
+def real_copy(tmp_path, small_dataset):
+    """A folder that looks like the real dataset: clips, but no synthetic marker."""
+    copy = tmp_path / "speech_commands"
+    shutil.copytree(small_dataset, copy)
+    (copy / synthetic.MARKER_NAME).unlink()
+    return copy
+
+
+def test_a_synthetic_model_is_measured_on_the_set_it_was_trained_on(tmp_path, small_dataset):
+    model = _model_with_provenance(tmp_path / "models", synthetic.describe_dataset(small_dataset))
+    assert challenge.dataset_for_model(model, "yes,no") == small_dataset.resolve()
+
+
+def test_a_model_of_other_keywords_than_words_txt_is_refused(tmp_path, small_dataset):
+    model = _model_with_provenance(tmp_path / "models", synthetic.describe_dataset(small_dataset))
+    with pytest.raises(ValueError, match="trained on the keywords yes,no, not up,down"):
+        challenge.dataset_for_model(model, "up,down")
+
+
+def test_a_real_model_is_not_measured_on_the_synthetic_set(tmp_path, small_dataset, real_copy):
+    model = _model_with_provenance(tmp_path / "models", synthetic.describe_dataset(real_copy))
+    with pytest.raises(ValueError, match="is not a speech commands dataset like the one"):
+        challenge.dataset_for_model(model, "yes,no", small_dataset)
+
+
+def test_a_real_model_whose_dataset_is_not_here_is_refused_with_what_to_do(tmp_path, real_copy, monkeypatch):
+    model = _model_with_provenance(tmp_path / "models", synthetic.describe_dataset(real_copy))
+    shutil.rmtree(real_copy)
+    monkeypatch.delenv("SPEECH_COMMANDS_DIR", raising=False)
+    with pytest.raises(ValueError, match="not on this machine: point --data-dir or SPEECH_COMMANDS_DIR"):
+        challenge.dataset_for_model(model, "yes,no")
+
+
+def test_speech_commands_dir_stands_in_for_a_real_dataset_moved_elsewhere(tmp_path, real_copy, monkeypatch):
+    model = _model_with_provenance(tmp_path / "models", {"kind": "speech_commands", "path": "/nowhere/speech"})
+    monkeypatch.setenv("SPEECH_COMMANDS_DIR", str(real_copy))
+    assert challenge.dataset_for_model(model, "yes,no") == real_copy
+
+
+def test_a_synthetic_set_of_another_recipe_is_not_taken_for_the_one_trained_on(tmp_path, small_dataset):
+    described = synthetic.describe_dataset(small_dataset)
+    described["settings"] = {**described["settings"], "seed": 99}
+    model = _model_with_provenance(tmp_path / "models", described)
+    with pytest.raises(ValueError, match="not a synthetic dataset like the one"):
+        challenge.dataset_for_model(model, "yes,no", small_dataset)
+
+
+def test_a_model_without_provenance_needs_a_named_dataset(tmp_path, small_dataset):
+    model = tmp_path / "old_quantized.tflite"
+    model.write_bytes(b"x")
+    with pytest.raises(ValueError, match="has no provenance"):
+        challenge.dataset_for_model(model, "yes,no")
+    assert challenge.dataset_for_model(model, "yes,no", small_dataset) == small_dataset
+
+
+def test_submit_names_the_missing_dataset_instead_of_measuring_on_another(tmp_path, real_copy, monkeypatch, capsys):
+    kit = tmp_path / "kit"
+    shutil.copytree(submit.ROOT / "student", kit / "student", ignore=shutil.ignore_patterns("__pycache__"))
+    (kit / "VERSION").write_text("9.9.9\n")
+    (kit / "names.txt").write_text("Ada Lovelace\n")
+    (kit / "words.txt").write_text("yes,no\n")
+    model = _model_with_provenance(kit / "models", synthetic.describe_dataset(real_copy))
+    shutil.copy(model, kit / "models" / "kws_model_student_yesno.tflite")
+    shutil.rmtree(real_copy)
+    monkeypatch.delenv("SPEECH_COMMANDS_DIR", raising=False)
+    monkeypatch.setattr(submit, "ROOT", kit)
+    monkeypatch.setattr(submit, "check_model_files", lambda paths: [])  # the stand-in files do not load
+    assert submit.main(["--skip-tests", "--output", str(kit / "submission.zip")]) == 1
+    assert "not on this machine" in capsys.readouterr().out
+    assert not (kit / "submission.zip").exists()

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from speech_commands import BACKGROUND_NOISE_DIR_NAME, SILENCE_INDEX, to_int16, which_set
+from speech_commands import BACKGROUND_NOISE_DIR_NAME, SILENCE_INDEX, prepare_words_list, to_int16, which_set
 
 # RecognizeCommands' defaults in TFLite-Micro's micro_speech example.
 AVERAGE_WINDOW_MS = 1000
@@ -90,6 +90,13 @@ def recognize_commands(
     return commands
 
 
+def keyword_detections(times_ms, scores, wanted_words, **settings):
+    """recognize_commands over a model's stream of scores, keeping the wanted words only: silence
+    and unknown "commands" are the rule's way of saying that no keyword was heard."""
+    labels = prepare_words_list(wanted_words)
+    return [c for c in recognize_commands(times_ms, scores, labels, **settings) if c["word"] in labels[2:]]
+
+
 # --- Streams with known truth -----------------------------------------------------------------------
 
 
@@ -101,6 +108,7 @@ def make_stream(
     word_interval_ms=2000,
     background_volume=0.1,
     split="testing",
+    noise_dir=None,
     sample_rate=16000,
     seed=0,
 ):
@@ -109,9 +117,9 @@ def make_stream(
     Every word_interval_ms one clip lands at a random onset within the first half second of its
     slot: a wanted word with probability keyword_share, another word otherwise (keyword_share=0
     makes a keyword-free stream for counting false alarms). Clips come from one split of the
-    folder (by the speaker hash, "testing" by default, so no training speaker is heard); the
-    background is the folder's _background_noise_ recordings one after the other, looped and
-    scaled by background_volume.
+    folder (by the speaker hash, "testing" by default, so no training speaker is heard; None for
+    all); the background is the wavs of noise_dir (default: the folder's _background_noise_) one
+    after the other, looped and scaled by background_volume.
 
     Returns:
         (samples int16 [duration_s * sample_rate], truth): truth lists {"word", "time_ms"} of every
@@ -127,7 +135,8 @@ def make_stream(
     if keyword_share < 1 and not others:
         raise ValueError(f"No {split} clips of other words than {wanted} in {data_dir}.")
     length = int(duration_s * sample_rate)
-    mixed = background_volume * _looped_noise(Path(data_dir), length, sample_rate, rng)
+    noise_dir = Path(noise_dir) if noise_dir else Path(data_dir) / BACKGROUND_NOISE_DIR_NAME
+    mixed = background_volume * _looped_noise(noise_dir, length, sample_rate, rng)
     clip_samples = sample_rate  # one-second clips
     slot = int(word_interval_ms * sample_rate / 1000)
     truth = []
@@ -149,19 +158,19 @@ def _clips_by_kind(data_dir, wanted, split):
     keywords, others = {word: [] for word in wanted}, []
     for path in sorted(glob.glob(os.path.join(glob.escape(str(data_dir)), "*", "*.wav"))):
         word = os.path.basename(os.path.dirname(path)).lower()
-        if word.startswith("_") or which_set(path, 10, 10) != split:
+        if word.startswith("_") or (split and which_set(path, 10, 10) != split):
             continue
         (keywords[word] if word in keywords else others).append(path)
     return keywords, others
 
 
-def _looped_noise(data_dir, length, sample_rate, rng):
-    """`length` samples of the folder's background noise (float, full scale 1), from a random start."""
+def _looped_noise(noise_dir, length, sample_rate, rng):
+    """`length` samples of the folder's noise recordings (float, full scale 1), from a random start."""
     import data
 
-    paths = sorted((data_dir / BACKGROUND_NOISE_DIR_NAME).glob("*.wav"))
+    paths = sorted(noise_dir.glob("*.wav"))
     if not paths:
-        raise ValueError(f"{data_dir / BACKGROUND_NOISE_DIR_NAME} holds no noise recordings.")
+        raise ValueError(f"{noise_dir} holds no noise recordings (*.wav).")
     noise = np.concatenate([data.read_wav(path, sample_rate) for path in paths]).astype(np.float64) / 32768
     start = int(rng.integers(len(noise)))
     return np.resize(np.roll(noise, -start), length)

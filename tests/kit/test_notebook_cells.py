@@ -1,11 +1,13 @@
 """Flow.ipynb as a document: its code parses, it follows the lab's sections, it has the parameters cell."""
 
 import ast
+import os
 import re
 import subprocess
 import sys
 
 import nbformat
+import pytest
 
 from conftest import ROOT
 
@@ -53,3 +55,32 @@ def test_outside_colab_in_the_kit_folder_the_kit_finder_does_nothing():
 def test_the_kit_finder_is_the_first_code_cell():
     first = next(c for c in NOTEBOOK.cells if c.cell_type == "code")
     assert "KIT_URL" in first.source
+
+
+@pytest.mark.slow
+def test_the_submission_cells_run_in_a_kernel_whose_path_has_no_python(tmp_path):
+    """Jupyter started as .venv/bin/jupyter (venv not activated) gives the kernel a PATH without the
+    venv's python: the shell cells must use the kernel's own interpreter."""
+    notebook = nbformat.read(ROOT / "Flow.ipynb", as_version=4)
+    shell_cells = [c for c in notebook.cells if c.cell_type == "code" and "!{sys.executable}" in c.source]
+    assert len(shell_cells) == 2, "expected the test cell and the submission cell"
+    setup = nbformat.v4.new_code_cell(
+        "import argparse, sys\nfrom pathlib import Path\nIN_COLAB = False\n"
+        "FLAGS = argparse.Namespace(run_submission_checks=True)")
+    probe = nbformat.v4.new_code_cell("!{sys.executable} -c \"print('the kernel python runs')\"\n!python -V")
+    small = nbformat.v4.new_notebook(cells=[setup, probe, *shell_cells])
+    path = tmp_path / "cells.ipynb"
+    nbformat.write(small, path)
+    script = (
+        "import nbformat, sys\nfrom nbclient import NotebookClient\n"
+        f"nb = nbformat.read({str(path)!r}, as_version=4)\n"
+        f"NotebookClient(nb, timeout=1200, kernel_name='python3', resources={{'metadata': {{'path': {str(ROOT)!r}}}}}).execute()\n"
+        f"nbformat.write(nb, {str(path)!r})\n")
+    environment = {key: value for key, value in os.environ.items() if key not in ("VIRTUAL_ENV", "PYTHONHOME")}
+    environment["PATH"] = "/nonexistent"
+    subprocess.run([sys.executable, "-c", script], env=environment, check=True, timeout=1500)
+    executed = nbformat.read(path, as_version=4)
+    outputs = ["".join(o.get("text", "") for o in cell.get("outputs", [])) for cell in executed.cells]
+    assert "the kernel python runs" in outputs[1] and "not found" in outputs[1]  # no python on PATH
+    assert "passed" in outputs[2] or "failed" in outputs[2], outputs[2][-2000:]  # pytest ran
+    assert "Names:" in outputs[3], outputs[3][-2000:]  # submit.py ran

@@ -331,3 +331,30 @@ def plot_memory_plan(plan, title=None):
     axis.set_title(title or f"{plan.method} memory plan: {plan.peak} bytes")
     figure.tight_layout()
     return figure
+
+
+def plot_estimates(quantities):
+    """One small bar chart per quantity: your estimate beside the measured value, the limit a line.
+
+    quantities: {name: {"estimate": value or None, "measured": value or None, "limit": value or None}}.
+    A missing value leaves its bar out (an estimate not implemented yet is labelled so).
+    """
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(1, len(quantities), figsize=(3.2 * len(quantities), 3.2))
+    for axis, (name, values) in zip(np.atleast_1d(axes), quantities.items()):
+        bars = [(label, values.get(key)) for label, key in (("your estimate", "estimate"), ("measured", "measured"))]
+        for position, (label, value) in enumerate(bars):
+            if value is None:
+                axis.text(position, 0, "not\nimplemented" if label == "your estimate" else "-", ha="center", va="bottom",
+                          fontsize=8)
+            else:
+                axis.bar(position, value, color=("tab:blue", "tab:green")[position])
+                axis.text(position, value, f"{value:,}", ha="center", va="bottom", fontsize=8)
+        if values.get("limit") is not None:
+            axis.axhline(values["limit"], color="tab:red", linestyle="--", linewidth=1)
+            axis.text(1.45, values["limit"], "limit", color="tab:red", ha="right", va="bottom", fontsize=8)
+        axis.set_xticks([0, 1], [label for label, _ in bars])
+        axis.set_title(name)
+    figure.tight_layout()
+    return figure

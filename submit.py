@@ -4,13 +4,13 @@
     python submit.py [--force] [--data-dir DIR] [--output submission.zip] [--skip-tests]
 
 Before packing it checks: names.txt and words.txt are filled in, every file in student/ is
-implemented (no stub left), the model files for your keywords exist and load, the student tests
+implemented (no stub left) and every question in student/answers.md answered, the model files for your keywords exist and load, the student tests
 pass, and your int8 model meets the challenge limits (challenge.toml; the accuracy is measured on
 the test split of the dataset the model was trained on, as its provenance says: a model of other
 keywords than words.txt, or one whose dataset is not here, is a problem). Problems are listed and
 nothing is written; --force packs anyway and records the problems in the zip's manifest.
 
-The zip holds only student/*.py, the expected model files and the .json beside each (provenance,
+The zip holds only student/*.py and student/answers.md, the expected model files and the .json beside each (provenance,
 quantization), names.txt, words.txt and manifest.json (kit version, keywords, hashes, checks).
 """
 
@@ -27,6 +27,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
 STUDENT_FILES = ["student/metrics.py", "student/callbacks.py", "student/estimate.py", "student/model.py"]
+ANSWERS_FILE = "student/answers.md"  # the answers to the lab's questions, read by the grader
 MAX_ZIP_BYTES = 20 * 1024 * 1024
 
 
@@ -72,6 +73,15 @@ def notebook_keywords(root=ROOT, default="yes,no"):
     if not path.is_file() or not read_lines(path):
         return default
     return read_words(root)
+
+
+def unanswered_questions(root=ROOT):
+    """Problems of student/answers.md: missing, or questions still answered _TODO_."""
+    path = Path(root) / ANSWERS_FILE
+    if not path.is_file():
+        return [f"{ANSWERS_FILE} is missing: restore it from the kit and answer its questions."]
+    left = len(re.findall(r"^Answer:\s*_TODO_\s*$", path.read_text(encoding="utf-8"), flags=re.MULTILINE))
+    return [f"{ANSWERS_FILE}: {left} question(s) still unanswered (_TODO_)."] if left else []
 
 
 def unimplemented_student_files(modules=None):
@@ -194,7 +204,7 @@ def main(argv=None):
         problems.append(str(error))
     print(f"Names: {', '.join(names) if names else '-'}; keywords: {words or '-'}")
 
-    student_problems = unimplemented_student_files()
+    student_problems = unimplemented_student_files() + unanswered_questions(ROOT)
     problems += student_problems
     checks["student_files"] = "ok" if not student_problems else student_problems
 
@@ -236,7 +246,8 @@ def main(argv=None):
             print("\nNothing was written. Fix the problems, or run with --force to pack anyway.")
             return 1
     descriptions = [str(Path(f).with_suffix(".json")) for f in model_files]  # provenance and quantization
-    files = [f for f in STUDENT_FILES + model_files + descriptions + ["names.txt", "words.txt"] if (ROOT / f).is_file()]
+    files = [f for f in STUDENT_FILES + [ANSWERS_FILE] + model_files + descriptions + ["names.txt", "words.txt"]
+             if (ROOT / f).is_file()]
     manifest = {
         "kit_version": (ROOT / "VERSION").read_text().strip(),
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),

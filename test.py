@@ -93,3 +93,19 @@ def print_test_report(accuracy, confusion_matrix, class_names, title="test"):
     print(confusion_matrix)
     print()
     print_student_metrics(confusion_matrix, class_names)
+
+
+def plot_accuracies(accuracies):
+    """Bars of test accuracy per model form ({"Keras": 0.91, "int8 .tflite": 0.90, ...}; None is left out)."""
+    import matplotlib.pyplot as plt
+
+    shown = {name: value for name, value in accuracies.items() if value is not None}
+    figure, axis = plt.subplots(figsize=(1.6 * len(shown) + 1.5, 3))
+    axis.bar(range(len(shown)), list(shown.values()), color="tab:blue")
+    for position, value in enumerate(shown.values()):
+        axis.text(position, value, f"{value:.3f}", ha="center", va="bottom")
+    axis.set_xticks(range(len(shown)), list(shown), rotation=15)
+    axis.set_ylim(0, 1.08)
+    axis.set_ylabel("test accuracy")
+    figure.tight_layout()
+    return figure

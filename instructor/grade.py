@@ -38,7 +38,7 @@ REFERENCE_FORMULAS = kit.ROOT / "instructor" / "solution" / "estimate.py"
 MAX_FILES = 200
 MAX_UNPACKED_BYTES = 50 * 1024 * 1024
 MOODLE_FOLDER = re.compile(r"^(?P<name>.+)_(?P<id>\d+)_assignsubmission_file_?$")
-ALLOWED = re.compile(r"^(student/[A-Za-z_][A-Za-z0-9_]*\.py|models/[A-Za-z0-9_]+\.(tflite|json)|names\.txt|words\.txt|manifest\.json)$")
+ALLOWED = re.compile(r"^(student/[A-Za-z_][A-Za-z0-9_]*\.py|student/answers\.md|models/[A-Za-z0-9_]+\.(tflite|json)|names\.txt|words\.txt|manifest\.json)$")
 CSV_FIELDS = ["submission", "student", "student_id", "names", "keywords", "tests_passed", "tests_total",
               "int8_test_accuracy", "rom_bytes", "ram_bytes", "macs", "challenge_passed", "error"]
 
@@ -161,6 +161,9 @@ def grade_one(label, student, student_id, content, out_dir, data_dir, timeout):
         with tempfile.TemporaryDirectory(prefix="grade-") as temporary:
             kit_dir = kit.copy_kit(Path(temporary) / "kit")  # no instructor/: students cannot import it
             unpack_into_kit(content, kit_dir)
+            answers = kit_dir / "student" / "answers.md"
+            if answers.is_file():  # for the grader to read beside the results
+                write_atomically(_result_dir(out_dir, label) / "answers.md", answers.read_bytes())
             names = read_lines(kit_dir / "names.txt") if (kit_dir / "names.txt").is_file() else []
             try:
                 words, words_problem = read_words(kit_dir, challenge.load_challenge()["groups"]), None
@@ -184,8 +187,13 @@ def grade_one(label, student, student_id, content, out_dir, data_dir, timeout):
         "tests": tests + [{"name": "final challenge", "score": 1 if row.get("challenge_passed") else 0,
                            "max_score": 1, "output": row.get("error", "")}],
     }
-    write_atomically(Path(out_dir) / re.sub(r"[^A-Za-z0-9_.-]", "_", label) / "results.json", json.dumps(results, indent=2))
+    write_atomically(_result_dir(out_dir, label) / "results.json", json.dumps(results, indent=2))
     return row
+
+
+def _result_dir(out_dir, label):
+    """The folder of one submission's results under out_dir."""
+    return Path(out_dir) / re.sub(r"[^A-Za-z0-9_.-]", "_", label)
 
 
 def main(argv=None):

@@ -4,7 +4,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from submit import STUDENT_FILES  # noqa: F401  (student/<name>.py, the files students fill in)
+from submit import ANSWERS_FILE, STUDENT_FILES  # noqa: F401  (the files students fill in)
 
 ROOT = Path(__file__).resolve().parent.parent
 # Never part of a copy: environments, data, outputs and caches.
@@ -37,6 +37,6 @@ def copy_kit(destination, root=ROOT, include_instructor=False):
 
 
 def overlay_solution(kit_dir, root=ROOT):
-    """Replaces the student files of a kit copy with the reference solution."""
-    for relative in STUDENT_FILES:
+    """Replaces the student files of a kit copy (and the answers) with the reference solution."""
+    for relative in STUDENT_FILES + [ANSWERS_FILE]:
         shutil.copy2(Path(root) / "instructor" / "solution" / Path(relative).name, Path(kit_dir) / relative)

@@ -27,6 +27,7 @@ def _good_submission(converted_xs):
              for relative in kit.STUDENT_FILES}
     files.update({
         "names.txt": "Ada Lovelace\n", "words.txt": "yes,no\n",
+        "student/answers.md": (kit.ROOT / "instructor" / "solution" / "answers.md").read_text(),
         "models/kws_model_student_yesno_quantized.tflite": int8_path.read_bytes(),
         "models/kws_model_student_yesno.tflite": float_path.read_bytes(),
         "models/kws_model_student_yesno_quantized.json": int8_path.with_suffix(".json").read_text(),
@@ -104,3 +105,9 @@ def test_each_submission_gets_gradescope_results(graded):
     results = json.loads((out / "Ada_Lovelace_101_assignsubmission_file_" / "results.json").read_text())
     assert results["max_score"] == len(results["tests"]) and results["score"] >= len(results["tests"]) - 1
     assert {"name", "score", "max_score"} <= set(results["tests"][0])
+
+
+def test_the_answers_are_put_beside_the_results_for_the_grader(graded):
+    _, out = graded
+    answers = (out / "Ada_Lovelace_101_assignsubmission_file_" / "answers.md").read_text()
+    assert "## 6. Clips versus the stream" in answers

@@ -85,7 +85,7 @@ def test_force_packs_only_what_belongs_and_records_the_problems(kit_dir):
     with zipfile.ZipFile(kit_dir / "submission.zip") as archive:
         names = set(archive.namelist())
         manifest = json.loads(archive.read("manifest.json"))
-    assert names == {"student/metrics.py", "student/callbacks.py", "student/estimate.py", "student/model.py",
+    assert names == {"student/metrics.py", "student/callbacks.py", "student/estimate.py", "student/model.py", "student/answers.md",
                      "names.txt", "words.txt", "manifest.json"}
     assert manifest["forced"] and any("missing" in p for p in manifest["problems"])
     assert manifest["kit_version"] == "9.9.9" and manifest["keywords"] == "yes,no"
@@ -96,3 +96,17 @@ def test_an_oversized_submission_is_refused_and_leaves_no_zip(kit_dir, monkeypat
     monkeypatch.setattr(submit, "MAX_ZIP_BYTES", 100)
     assert submit.main(["--skip-tests", "--force", "--output", str(kit_dir / "submission.zip")]) == 1
     assert [p.name for p in kit_dir.iterdir() if "submission" in p.name] == []
+
+
+def test_unanswered_questions_are_counted(kit_dir):
+    assert submit.unanswered_questions(kit_dir) == ["student/answers.md: 6 question(s) still unanswered (_TODO_)."]
+    answers = kit_dir / "student" / "answers.md"
+    answers.write_text(answers.read_text().replace("_TODO_", "Because."))
+    assert submit.unanswered_questions(kit_dir) == []
+
+
+def test_the_notebook_keywords_come_from_words_txt_or_yes_no_while_it_is_empty(kit_dir):
+    (kit_dir / "words.txt").write_text("# Your group's keywords\n")
+    assert submit.notebook_keywords(kit_dir) == "yes,no"
+    (kit_dir / "words.txt").write_text("up,down\n")
+    assert submit.notebook_keywords(kit_dir) == "up,down"

@@ -2,7 +2,7 @@
 """Training speed end to end, and accuracy, for three input pipelines side by side.
 
     python benchmarks/training.py [--models micro_kws_xs,reference_student,ds_cnn]
-        [--pipelines store,per_step,seed_kit] [--steps micro_kws_xs=3000,reference_student=3000,ds_cnn=300]
+        [--pipelines store,per_step,seed_kit] [--steps micro_kws_xs=3000,reference_student=3000,ds_cnn=600]
         [--seeds 3] [--recordings ../shared/realdev] [--peer-dir /tmp/peers] [--data-dir DIR]
 
 Pipelines (the lab's yes/no task on the synthetic set, its augmentation, batch 100):
@@ -41,7 +41,7 @@ WANTED_WORDS = ["yes", "no"]
 SHARE = 25.0  # silence and unknown: 100 / label_count, as the lab sets them
 BATCH_SIZE = 100
 BACKGROUND_FREQUENCY, BACKGROUND_VOLUME, TIME_SHIFT_SAMPLES = 0.8, 0.1, 1600
-DEFAULT_STEPS = "micro_kws_xs=3000,reference_student=3000,ds_cnn=300"
+DEFAULT_STEPS = "micro_kws_xs=3000,reference_student=3000,ds_cnn=600"
 
 
 def build_model(name, settings):
@@ -55,7 +55,7 @@ def build_model(name, settings):
     return models.get_model(settings, name)
 
 
-def training_dataset(pipeline, data_dir, settings, peer_dir):
+def training_dataset(pipeline, data_dir, settings, peer_dir, stored_variants):
     """The pipeline's repeated, batched training examples."""
     import tensorflow as tf
 
@@ -74,7 +74,7 @@ def training_dataset(pipeline, data_dir, settings, peer_dir):
         # Its features are [1, 49, 40, 1] images of the same values; the kit's models take them flat.
         examples = examples.map(lambda x, y: (tf.reshape(x, [settings["fingerprint_size"]]), y))
     else:
-        variants = data.STORED_VARIANTS if pipeline == "store" else 0
+        variants = stored_variants if pipeline == "store" else 0
         processor = data.AudioProcessor(None, data_dir, SHARE, SHARE, WANTED_WORDS, 10, 10, settings,
                                         micro=True, stored_variants=variants)
         examples = processor.get_data(processor.Modes.TRAINING, BACKGROUND_FREQUENCY, BACKGROUND_VOLUME,
@@ -96,7 +96,7 @@ def recordings_balanced_accuracy(model, recordings, settings):
     return float(np.mean(list(test_tflite.recall_per_class(confusion_matrix).values())))
 
 
-def run_once(model_name, pipeline, seed, steps, data_dir, recordings, peer_dir):
+def run_once(model_name, pipeline, seed, steps, data_dir, recordings, peer_dir, stored_variants=None):
     """One timed training run in this process; returns its figures."""
     import keras
     import numpy as np
@@ -112,7 +112,7 @@ def run_once(model_name, pipeline, seed, steps, data_dir, recordings, peer_dir):
                   metrics=["accuracy"])
 
     started = time.perf_counter()
-    dataset = training_dataset(pipeline, data_dir, settings, peer_dir)
+    dataset = training_dataset(pipeline, data_dir, settings, peer_dir, stored_variants or data.STORED_VARIANTS)
     model.fit(dataset, steps_per_epoch=steps, epochs=1, verbose=0)
     seconds = time.perf_counter() - started
 
@@ -165,6 +165,8 @@ def main():
     parser.add_argument("--peer-dir", type=Path, default=Path("/tmp/peers"), help="folder of the seed kit's tum_data.py")
     parser.add_argument("--data-dir", type=Path, default=None, help="default: the synthetic set (made if missing)")
     parser.add_argument("--json", type=Path, default=None, help="also write every run's figures here")
+    parser.add_argument("--stored-variants", type=int, default=None,
+                        help="store pipeline: variants per clip (default data.STORED_VARIANTS)")
     parser.add_argument("--run", nargs=3, metavar=("MODEL", "PIPELINE", "SEED"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     steps = {name: int(count) for name, count in (item.split("=") for item in args.steps.split(","))}
@@ -175,8 +177,9 @@ def main():
         args.data_dir = synthetic.default_dataset()
     if args.run:  # one run, in this process (the driver below starts one process per run)
         model_name, pipeline, seed = args.run
-        print(json.dumps(run_once(model_name, pipeline, int(seed), steps[model_name], args.data_dir,
-                                  args.recordings, args.peer_dir)))
+        result = run_once(model_name, pipeline, int(seed), steps[model_name], args.data_dir, args.recordings,
+                          args.peer_dir, args.stored_variants)
+        print(json.dumps(result))
         return
 
     model_names = args.models.split(",")
@@ -195,6 +198,8 @@ def main():
                            "--steps", args.steps, "--data-dir", str(args.data_dir), "--peer-dir", str(args.peer_dir)]
                 if args.recordings:
                     command += ["--recordings", str(args.recordings)]
+                if args.stored_variants is not None:
+                    command += ["--stored-variants", str(args.stored_variants)]
                 run = subprocess.run(command, capture_output=True, text=True)
                 if run.returncode != 0:
                     sys.exit(f"{model_name} / {pipeline} / seed {seed} failed:\n{run.stderr[-3000:]}")

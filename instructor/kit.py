@@ -40,3 +40,10 @@ def overlay_solution(kit_dir, root=ROOT):
     """Replaces the student files of a kit copy (and the answers) with the reference solution."""
     for relative in STUDENT_FILES + [ANSWERS_FILE]:
         shutil.copy2(Path(root) / "instructor" / "solution" / Path(relative).name, Path(kit_dir) / relative)
+
+
+def add_grading_tests(kit_dir, root=ROOT):
+    """Copies the grading-only tests (exact figures the public tests do not state) into the student
+    tests of a kit copy, where they run with the student's tests and share their fixtures."""
+    for path in sorted((Path(root) / "instructor" / "grading_tests").glob("test_*.py")):
+        shutil.copy2(path, Path(kit_dir) / "tests" / "student" / f"grading_{path.name}")

@@ -1,4 +1,5 @@
-"""Proof that the student tests can fail and can pass: stubs fail every one, the solution none."""
+"""Proof that the student tests (with the grading-only ones) can fail and can pass: stubs fail every
+one, the solution none."""
 
 import subprocess
 import sys
@@ -22,10 +23,13 @@ def _run_student_tests(kit_dir):
 def test_every_student_test_passes_with_the_reference_solution(tmp_path):
     copy = kit.copy_kit(tmp_path / "kit")
     kit.overlay_solution(copy)
+    kit.add_grading_tests(copy)
     counts = _run_student_tests(copy)
     assert counts["tests"] >= 30 and counts["failures"] == counts["errors"] == counts["skipped"] == 0, counts
 
 
 def test_every_student_test_fails_with_the_shipped_stubs(tmp_path):
-    counts = _run_student_tests(kit.copy_kit(tmp_path / "kit"))
+    copy = kit.copy_kit(tmp_path / "kit")
+    kit.add_grading_tests(copy)
+    counts = _run_student_tests(copy)
     assert counts["tests"] >= 30 and counts["failures"] + counts["errors"] == counts["tests"], counts

@@ -32,7 +32,7 @@ def load_challenge(path=CHALLENGE_FILE):
     except tomllib.TOMLDecodeError as error:
         raise ValueError(f"{path} is not valid TOML: {error}") from error
     for section, keys in (("limits", ("min_int8_test_accuracy", "max_rom_bytes", "max_ram_bytes", "max_macs")),
-                          ("model", ("name", "files")), ("groups", ())):
+                          ("model", ("name", "files")), ("groups", ()), ("rubric", ("challenge",))):
         if section not in settings or any(key not in settings[section] for key in keys):
             raise ValueError(f"{path} needs a [{section}] table with {', '.join(keys) or 'entries'}.")
     return settings

@@ -2,17 +2,22 @@
 """Grades many submissions: each in a clean copy of the kit, in its own process, with a time limit.
 
     python instructor/grade.py submissions/*.zip --out results/ [--jobs 2] [--timeout 900]
-                               [--data-dir DIR]
+                               [--data-dir DIR] [--regrade]
 
-A zip is either one group's submission.zip or Moodle's "download all submissions" zip (a folder
-per student, `<Full Name>_<id>_assignsubmission_file_/`, holding their submission.zip).
+A zip is either one group's submission.zip or Moodle's "download all submissions" zip (recognised
+by its layout: a folder per student, `<Full Name>_<id>_assignsubmission_file_/`, holding their
+submission.zip; each folder is one row, caps applied per student).
 For every submission: unpack safely (no absolute paths, no `..`, no links, size and count caps),
-copy only the allowed files (student/*.py, the model files, names.txt, words.txt) over a clean copy
-of the kit without instructor/ (tests, conftest and helpers stay the kit's), run tests/student
-there, re-measure the challenge with the reference MAC formulas and TFLite-Micro, and write:
-    results/results.csv                      one row per submission
+copy only the allowed files (student/*.py, student/answers.md, the model files and the .json beside
+them, names.txt, words.txt) over a clean copy of the kit without instructor/ (tests, conftest and
+helpers stay the kit's), add the grading-only tests, run tests/student there (a skipped test
+scores 0), re-measure the challenge with the reference MAC formulas and TFLite-Micro on the
+dataset the model was trained on, and write:
+    results/results.csv                      one row per submission, rewritten as each finishes
     results/<submission>/results.json        Gradescope-style test results
-A broken, hostile or hanging submission is reported in its row; the others are graded.
+    results/<submission>/answers.md          the student's answers to the lab's questions
+A broken, hostile or hanging submission, or any zip that cannot be read, is reported in its row;
+the others are graded. A rerun with the same --out keeps the rows already there (--regrade redoes them).
 """
 
 import argparse
@@ -20,13 +25,16 @@ import concurrent.futures
 import csv
 import io
 import json
+import os
 import re
+import signal
 import stat
 import subprocess
 import sys
 import tempfile
 import xml.etree.ElementTree as ElementTree
 import zipfile
+import zlib
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -37,23 +45,32 @@ from instructor import kit  # noqa: E402
 REFERENCE_FORMULAS = kit.ROOT / "instructor" / "solution" / "estimate.py"
 MAX_FILES = 200
 MAX_UNPACKED_BYTES = 50 * 1024 * 1024
-MOODLE_FOLDER = re.compile(r"^(?P<name>.+)_(?P<id>\d+)_assignsubmission_file_?$")
+BUNDLE_CAPS = {"max_files": 500 * MAX_FILES, "max_bytes": 500 * MAX_UNPACKED_BYTES}  # a class of up to 500
+# Reading a zip fails in many ways: not a zip, truncated, encrypted (RuntimeError), an unknown
+# compression method (NotImplementedError), corrupt deflate data (zlib.error), bad CRC (BadZipFile).
+UNREADABLE_ZIP = (zipfile.BadZipFile, OSError, EOFError, RuntimeError, NotImplementedError, zlib.error, ValueError)
+MOODLE_FOLDER = re.compile(r"^(?P<name>.+)_(?P<id>\d+)_assignsubmission_(file|onlinetext)_?$")
 ALLOWED = re.compile(r"^(student/[A-Za-z_][A-Za-z0-9_]*\.py|student/answers\.md|models/[A-Za-z0-9_]+\.(tflite|json)|names\.txt|words\.txt|manifest\.json)$")
-CSV_FIELDS = ["submission", "student", "student_id", "names", "keywords", "tests_passed", "tests_total",
-              "int8_test_accuracy", "rom_bytes", "ram_bytes", "macs", "challenge_passed", "error"]
+CSV_FIELDS = ["submission", "student", "student_id", "names", "keywords", "score", "max_score", "tests_passed", "tests_total",
+              "int8_test_accuracy", "rom_bytes", "ram_bytes", "macs", "challenge_passed", "forced", "submit_problems",
+              "error"]
 
 
 class SubmissionError(Exception):
     """A submission that cannot be graded, with the reason for its row."""
 
 
-def safe_members(archive):
-    """The zip's file members after the safety checks; raises SubmissionError on anything hostile."""
+def safe_members(archive, max_files=MAX_FILES, max_bytes=MAX_UNPACKED_BYTES):
+    """The zip's file members after the safety checks; raises SubmissionError on anything hostile.
+
+    The caps are one submission's; a Moodle bundle gets a whole class's (BUNDLE_CAPS), and each
+    submission inside it is checked against its own caps when it is unpacked.
+    """
     members = [info for info in archive.infolist() if not info.is_dir()]
-    if len(members) > MAX_FILES:
-        raise SubmissionError(f"{len(members)} files, over the cap of {MAX_FILES}")
-    if sum(info.file_size for info in members) > MAX_UNPACKED_BYTES:
-        raise SubmissionError(f"unpacks to more than {MAX_UNPACKED_BYTES // 2**20} MiB")
+    if len(members) > max_files:
+        raise SubmissionError(f"{len(members)} files, over the cap of {max_files}")
+    if sum(info.file_size for info in members) > max_bytes:
+        raise SubmissionError(f"unpacks to more than {max_bytes // 2**20} MiB")
     for info in members:
         name = info.filename
         if name.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", name) or ".." in Path(name).parts or "\\" in name:
@@ -64,24 +81,48 @@ def safe_members(archive):
 
 
 def find_submissions(zip_path):
-    """[(label, student, student_id, bytes of a submission zip)] from a submission or a Moodle zip."""
+    """[(label, student, student_id, bytes of a submission zip or the reason it has none)].
+
+    A zip is Moodle's "download all submissions" bundle only when it has Moodle's layout: every
+    member inside a `<Full Name>_<id>_assignsubmission_file_` folder. Then each folder is one row:
+    its submission zip, or what was found instead (loose files, online text). Any other zip is one
+    group's submission (a zip inside it is simply not a file the kit takes).
+    """
+    label = Path(zip_path).stem
     try:
         with zipfile.ZipFile(zip_path) as archive:
-            members = safe_members(archive)
-            inner = [m for m in members if m.filename.endswith(".zip")]
-            if not inner:
-                return [(Path(zip_path).stem, "", "", Path(zip_path).read_bytes())]
+            folders = {Path(info.filename).parts[0] for info in archive.infolist()
+                       if len(Path(info.filename).parts) > 1}
+            loose = [info for info in archive.infolist() if len(Path(info.filename).parts) == 1 and not info.is_dir()]
+            if not folders or loose or not all(MOODLE_FOLDER.match(folder) for folder in folders):
+                safe_members(archive)
+                return [(label, "", "", Path(zip_path).read_bytes())]
+            members = safe_members(archive, **BUNDLE_CAPS)
             found = []
-            for member in inner:
-                folder = Path(member.filename).parts[0]
+            for folder in sorted(folders):
                 match = MOODLE_FOLDER.match(folder)
-                student, student_id = (match["name"], match["id"]) if match else (folder, "")
-                found.append((folder, student, student_id, archive.read(member)))
+                inside = [m for m in members if Path(m.filename).parts[0] == folder]
+                zips = [m for m in inside if m.filename.lower().endswith(".zip")]
+                if len(zips) == 1:
+                    content = archive.read(zips[0])
+                else:
+                    names = ", ".join(Path(m.filename).name for m in inside) or "nothing"
+                    content = SubmissionError(f"expected one submission.zip in the Moodle folder, found: {names}")
+                found.append((folder, match["name"], match["id"], content))
             return found
-    except (zipfile.BadZipFile, OSError) as error:
-        return [(Path(zip_path).stem, "", "", SubmissionError(f"not a readable zip: {error}"))]
+    except UNREADABLE_ZIP as error:
+        return [(label, "", "", SubmissionError(f"not a readable zip: {type(error).__name__}: {error}"))]
     except SubmissionError as error:
-        return [(Path(zip_path).stem, "", "", error)]
+        return [(label, "", "", error)]
+
+
+def unique_labels(submissions):
+    """The submissions with labels made unique (a second 'submission' becomes 'submission-2')."""
+    seen, unique = {}, []
+    for label, *rest in submissions:
+        seen[label] = seen.get(label, 0) + 1
+        unique.append((label if seen[label] == 1 else f"{label}-{seen[label]}", *rest))
+    return unique
 
 
 def unpack_into_kit(content, kit_dir):
@@ -101,26 +142,112 @@ def unpack_into_kit(content, kit_dir):
     return copied
 
 
+# What the grader confines each step in (student tests, model measurement) to. Honest list: the
+# step runs as the grader's user, sees the grader's files and the network; see docs/grading.md.
+ISOLATION = ("own session and process group, killed with everything it started when the step ends; "
+             "output to a file capped at {output} MiB; CPU time capped at the time limit on every core"
+             if os.name == "posix" else "a time limit (process groups and limits need POSIX)")
+OUTPUT_CAP_BYTES = 64 * 2**20
+
+
+def run_confined(command, cwd, timeout):
+    """Runs one grading step in its own session with limits; returns (exit code, its output's end).
+
+    Raises SubmissionError when the time limit passes. Whatever the step started is killed with
+    its process group when it ends, so nothing it left running can touch later results.
+    """
+    with tempfile.TemporaryFile() as output:
+        process = subprocess.Popen(command, cwd=cwd, stdout=output, stderr=subprocess.STDOUT,
+                                   start_new_session=os.name == "posix",
+                                   preexec_fn=_limits(timeout) if os.name == "posix" else None)
+        try:
+            code = process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired as error:
+            raise SubmissionError(f"did not finish within {timeout} s") from error
+        finally:
+            if os.name == "posix":
+                try:
+                    os.killpg(process.pid, signal.SIGKILL)
+                except (ProcessLookupError, PermissionError):
+                    pass
+            process.kill()
+            process.wait()
+        output.seek(max(0, output.seek(0, os.SEEK_END) - 4000))
+        return code, output.read().decode("utf-8", "replace")
+
+
+def _limits(timeout):
+    def apply():
+        import resource
+
+        cpu_seconds = timeout * (os.cpu_count() or 1)
+        resource.setrlimit(resource.RLIMIT_CPU, (cpu_seconds, cpu_seconds))
+        resource.setrlimit(resource.RLIMIT_FSIZE, (OUTPUT_CAP_BYTES, OUTPUT_CAP_BYTES))
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    return apply
+
+
 def run_tests(kit_dir, timeout):
     """Runs tests/student in the kit copy in a subprocess; returns the per-test results."""
     report = Path(kit_dir) / "student-tests.xml"
     try:
-        subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/student",
-                        f"--junitxml={report}"], cwd=kit_dir, capture_output=True, timeout=timeout)
-    except subprocess.TimeoutExpired as error:
-        raise SubmissionError(f"tests did not finish within {timeout} s") from error
+        run_confined([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/student",
+                      f"--junitxml={report}"], kit_dir, timeout)
+    except SubmissionError as error:
+        raise SubmissionError(f"tests {error}") from error
     if not report.is_file():
         raise SubmissionError("the tests did not run (pytest wrote no report)")
+    return read_test_results(report)
+
+
+def read_test_results(report):
+    """Per-test results from pytest's JUnit XML report."""
     tests = []
     for case in ElementTree.parse(report).getroot().iter("testcase"):
-        failure = case.find("failure") if case.find("failure") is not None else case.find("error")
+        # Only a test that ran and passed scores: failed, errored and skipped ones score 0.
+        outcome = next(((kind, case.find(kind)) for kind in ("failure", "error", "skipped")
+                        if case.find(kind) is not None), (None, None))
+        status = {None: "passed", "failure": "failed", "error": "failed", "skipped": "skipped"}[outcome[0]]
         tests.append({
             "name": case.get("name"),
-            "status": "failed" if failure is not None else "passed",
-            "score": 0 if failure is not None else 1, "max_score": 1,
-            "output": "" if failure is None else (failure.get("message") or "")[:2000],
+            "group": test_group(case.get("classname", "")),
+            "status": status,
+            "score": 1 if status == "passed" else 0, "max_score": 1,
+            "output": "" if outcome[1] is None else (outcome[1].get("message") or "")[:2000],
         })
     return tests
+
+
+def test_group(classname):
+    """The rubric group of a test from its module: tests/student/test_student_<group>.py, or the
+    grading-only grading_test_<group>_*.py."""
+    match = re.search(r"(?:test_student_|grading_test_)([a-z]+)", classname)
+    return match[1] if match else "other"
+
+
+def score(tests, challenge_passed, rubric):
+    """Gradescope-style results: each test's share of its group's points, and the challenge's.
+
+    Returns {"score", "max_score", "tests": [{"name", "score", "max_score", "status", "output"}]};
+    status is "passed" or "failed" (Gradescope's two), a skipped test being failed with a note.
+    """
+    counts = {}
+    for test in tests:
+        counts[test["group"]] = counts.get(test["group"], 0) + 1
+    scored = []
+    for test in tests:
+        points = rubric.get(test["group"], 0) / counts[test["group"]]
+        scored.append({
+            "name": f"{test['group']}: {test['name']}", "max_score": round(points, 4),
+            "score": round(points, 4) if test["status"] == "passed" else 0,
+            "status": "passed" if test["status"] == "passed" else "failed",
+            "output": ("skipped (a skipped test scores nothing): " if test["status"] == "skipped" else "") + test["output"],
+        })
+    scored.append({"name": "final challenge", "max_score": rubric.get("challenge", 0),
+                   "score": rubric.get("challenge", 0) if challenge_passed else 0,
+                   "status": "passed" if challenge_passed else "failed", "output": ""})
+    return {"score": round(sum(t["score"] for t in scored), 4),
+            "max_score": round(sum(t["max_score"] for t in scored), 4), "tests": scored}
 
 
 def measure(kit_dir, words, data_dir, timeout):
@@ -140,11 +267,11 @@ def measure(kit_dir, words, data_dir, timeout):
     if data_dir:  # else the dataset the model's provenance names (the synthetic set is remade from its recipe)
         command += ["--data-dir", str(Path(data_dir).resolve())]
     try:
-        result = subprocess.run(command, cwd=kit.ROOT, capture_output=True, text=True, timeout=timeout)
-    except subprocess.TimeoutExpired as error:
-        raise SubmissionError(f"measuring the model took over {timeout} s") from error
-    if result.returncode != 0 or not report.is_file():
-        raise SubmissionError(f"the model could not be measured: {result.stderr.strip()[-500:]}")
+        code, output = run_confined(command, kit.ROOT, timeout)
+    except SubmissionError as error:
+        raise SubmissionError(f"measuring the model {error}") from error
+    if code != 0 or not report.is_file():
+        raise SubmissionError(f"the model could not be measured: {output.strip()[-500:]}")
     return json.loads(report.read_text())
 
 
@@ -161,9 +288,11 @@ def grade_one(label, student, student_id, content, out_dir, data_dir, timeout):
         with tempfile.TemporaryDirectory(prefix="grade-") as temporary:
             kit_dir = kit.copy_kit(Path(temporary) / "kit")  # no instructor/: students cannot import it
             unpack_into_kit(content, kit_dir)
+            kit.add_grading_tests(kit_dir)  # after the submission's files: a student cannot replace them
             answers = kit_dir / "student" / "answers.md"
             if answers.is_file():  # for the grader to read beside the results
                 write_atomically(_result_dir(out_dir, label) / "answers.md", answers.read_bytes())
+            row.update(_what_submit_recorded(kit_dir))
             names = read_lines(kit_dir / "names.txt") if (kit_dir / "names.txt").is_file() else []
             try:
                 words, words_problem = read_words(kit_dir, challenge.load_challenge()["groups"]), None
@@ -179,54 +308,113 @@ def grade_one(label, student, student_id, content, out_dir, data_dir, timeout):
             row["challenge_passed"] = all(item["passed"] for item in report.values())
     except SubmissionError as error:
         row["error"] = str(error)
-    except (zipfile.BadZipFile, OSError, ValueError) as error:
+    except UNREADABLE_ZIP as error:
         row["error"] = f"{type(error).__name__}: {error}"
-    results = {
-        "score": sum(t["score"] for t in tests) + (1 if row.get("challenge_passed") else 0),
-        "max_score": len(tests) + 1,
-        "tests": tests + [{"name": "final challenge", "score": 1 if row.get("challenge_passed") else 0,
-                           "max_score": 1, "output": row.get("error", "")}],
-    }
+    except Exception as error:  # a batch nothing can stop: any other failure is this row's
+        row["error"] = f"grader error on this submission: {type(error).__name__}: {error}"
+    results = score(tests, bool(row.get("challenge_passed")), challenge.load_challenge()["rubric"])
+    results["output"] = row.get("error", "")  # Gradescope shows the top-level output above the tests
+    row.update(score=results["score"], max_score=results["max_score"])
     write_atomically(_result_dir(out_dir, label) / "results.json", json.dumps(results, indent=2))
     return row
 
 
+def _what_submit_recorded(kit_dir):
+    """What the student's submit.py recorded in manifest.json: packed with --force, and its problems.
+    (Written on the student's machine: shown to the grader, never used for a score.)"""
+    try:
+        manifest = json.loads((Path(kit_dir) / "manifest.json").read_text())
+        return {"forced": bool(manifest.get("forced")), "submit_problems": " | ".join(map(str, manifest.get("problems", [])))[:2000]}
+    except (OSError, ValueError, AttributeError):
+        return {"forced": "", "submit_problems": "no readable manifest.json"}
+
+
 def _result_dir(out_dir, label):
-    """The folder of one submission's results under out_dir."""
-    return Path(out_dir) / re.sub(r"[^A-Za-z0-9_.-]", "_", label)
+    """The folder of one submission's results under out_dir: never `.`, `..` or a path."""
+    name = re.sub(r"[^A-Za-z0-9_.-]", "_", label).lstrip(".")
+    return Path(out_dir) / (name or "submission")
 
 
 def main(argv=None):
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("zips", nargs="+", type=Path)
-    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("zips", nargs="*", type=Path)
+    parser.add_argument("--out", type=Path)
+    parser.add_argument("--gradescope", nargs=2, type=Path, metavar=("SUBMISSION_DIR", "RESULTS_JSON"),
+                        help="grade one Gradescope submission folder and write Gradescope's results.json")
     parser.add_argument("--jobs", type=int, default=1)
     parser.add_argument("--timeout", type=int, default=900, help="seconds per step of one submission")
     parser.add_argument("--data-dir", type=Path, default=None,
                         help="the real Speech Commands dataset, for models trained on it (models trained on the "
                              "synthetic set are measured on the synthetic set of their recipe)")
+    parser.add_argument("--regrade", action="store_true",
+                        help="grade every submission again (default: keep the rows of an earlier run in --out)")
     args = parser.parse_args(argv)
-    data_dir = args.data_dir
+    data_dir = args.data_dir.resolve() if args.data_dir else None
+    if args.gradescope:
+        return grade_gradescope(*args.gradescope, data_dir, args.timeout)
+    if not args.zips or not args.out:
+        parser.error("give the submission zips and --out (or --gradescope SUBMISSION_DIR RESULTS_JSON)")
+    out = args.out.resolve()  # relative paths mean the folder the grader was started in
 
-    submissions = [s for path in args.zips for s in find_submissions(path)]
-    print(f"Grading {len(submissions)} submission(s) with {max(1, args.jobs)} job(s) ...", flush=True)
+    submissions = unique_labels([s for path in args.zips for s in find_submissions(path.resolve())])
+    rows = {} if args.regrade else read_rows(out / "results.csv")
+    todo = [s for s in submissions if s[0] not in rows]
+    if len(todo) < len(submissions):
+        print(f"{len(submissions) - len(todo)} submission(s) already graded in {out / 'results.csv'} (--regrade to redo)")
+    print(f"Grading {len(todo)} submission(s) with {max(1, args.jobs)} job(s) ...", flush=True)
+    print("Isolation of each step:", ISOLATION.format(output=OUTPUT_CAP_BYTES // 2**20), flush=True)
     with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
-        futures = [pool.submit(grade_one, *s, args.out, data_dir, args.timeout) for s in submissions]
+        futures = [pool.submit(grade_one, *s, out, data_dir, args.timeout) for s in todo]
         for done, future in enumerate(concurrent.futures.as_completed(futures), 1):
-            print(f"[{done}/{len(futures)}] graded {future.result()['submission']}", flush=True)
-        rows = [future.result() for future in futures]
+            row = future.result()
+            rows[row["submission"]] = row
+            write_rows(out / "results.csv", [rows[s[0]] for s in submissions if s[0] in rows])
+            print(f"[{done}/{len(futures)}] graded {row['submission']}", flush=True)
+    for label, *_ in submissions:
+        row = rows[label]
+        print(f"{row['submission']}: {row.get('tests_passed') or 0}/{row.get('tests_total') or 0} tests, "
+              f"challenge {'passed' if str(row.get('challenge_passed')) == 'True' else 'not passed'}"
+              + (f" ({row['error']})" if row.get("error") else ""))
+    print(f"Results in {out / 'results.csv'}")
+    return 0
+
+
+def grade_gradescope(submission_dir, results_json, data_dir, timeout):
+    """Gradescope's side: grades the uploaded files (a submission.zip, or its unpacked files) and
+    writes results.json in Gradescope's schema."""
+    files = [p for p in Path(submission_dir).rglob("*") if p.is_file()]
+    if len(files) == 1 and files[0].suffix.lower() == ".zip":
+        content = files[0].read_bytes()
+    else:
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w") as archive:
+            for path in files:
+                archive.write(path, path.relative_to(submission_dir).as_posix())
+        content = buffer.getvalue()
+    with tempfile.TemporaryDirectory(prefix="gradescope-") as out:
+        row = grade_one("submission", "", "", content, Path(out), data_dir, timeout)
+        results = json.loads((_result_dir(out, "submission") / "results.json").read_text())
+    write_atomically(Path(results_json), json.dumps(results, indent=2))
+    print(f"score {row.get('score')} of {row.get('max_score')}" + (f" ({row['error']})" if row.get("error") else ""))
+    return 0
+
+
+def read_rows(path):
+    """{submission: row} of an earlier run's results.csv (none if there is none)."""
+    if not path.is_file():
+        return {}
+    with path.open(newline="") as file:
+        return {row["submission"]: row for row in csv.DictReader(file)}
+
+
+def write_rows(path, rows):
+    """Writes results.csv whole and atomically: after every submission, so a crash loses none."""
     text = io.StringIO()
-    writer = csv.DictWriter(text, fieldnames=CSV_FIELDS)
+    writer = csv.DictWriter(text, fieldnames=CSV_FIELDS, extrasaction="ignore")
     writer.writeheader()
     writer.writerows(rows)
-    write_atomically(args.out / "results.csv", text.getvalue())
-    for row in rows:
-        print(f"{row['submission']}: {row.get('tests_passed', 0)}/{row.get('tests_total', 0)} tests, "
-              f"challenge {'passed' if row.get('challenge_passed') else 'not passed'}"
-              + (f" ({row['error']})" if row.get("error") else ""))
-    print(f"Results in {args.out / 'results.csv'}")
-    return 0
+    write_atomically(path, text.getvalue())
 
 
 if __name__ == "__main__":

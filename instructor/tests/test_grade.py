@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+import challenge
 from instructor import grade, kit
 
 pytestmark = pytest.mark.slow
@@ -103,11 +104,28 @@ def test_a_submission_cannot_replace_the_tests(graded):
 def test_each_submission_gets_gradescope_results(graded):
     _, out = graded
     results = json.loads((out / "Ada_Lovelace_101_assignsubmission_file_" / "results.json").read_text())
-    assert results["max_score"] == len(results["tests"]) and results["score"] >= len(results["tests"]) - 1
-    assert {"name", "score", "max_score"} <= set(results["tests"][0])
+    rubric = challenge.load_challenge()["rubric"]
+    student_points = sum(points for group, points in rubric.items() if group != "challenge")
+    assert results["max_score"] == pytest.approx(sum(rubric.values()))
+    assert results["score"] >= student_points - 1e-6  # every student test passed
+    assert all({"name", "score", "max_score", "status", "output"} <= set(t) for t in results["tests"])
+    assert {t["status"] for t in results["tests"]} <= {"passed", "failed"} and "output" in results
 
 
 def test_the_answers_are_put_beside_the_results_for_the_grader(graded):
     _, out = graded
     answers = (out / "Ada_Lovelace_101_assignsubmission_file_" / "answers.md").read_text()
     assert "## 6. Clips versus the stream" in answers
+
+
+def test_gradescope_mode_grades_an_upload_and_writes_gradescopes_results(tmp_path, converted_xs, small_dataset):
+    upload = tmp_path / "submission"
+    for name, content in _good_submission(converted_xs).items():
+        (upload / name).parent.mkdir(parents=True, exist_ok=True)
+        (upload / name).write_bytes(content if isinstance(content, bytes) else content.encode())
+    results_path = tmp_path / "results" / "results.json"
+    assert grade.main(["--gradescope", str(upload), str(results_path), "--data-dir", str(small_dataset),
+                       "--timeout", "300"]) == 0
+    results = json.loads(results_path.read_text())
+    assert {"score", "max_score", "tests", "output"} <= set(results) and results["tests"]
+    assert all(t["status"] in ("passed", "failed") for t in results["tests"])

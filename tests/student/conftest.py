@@ -1,10 +1,50 @@
-"""Fixtures of the student tests: small models converted on the spot (no dataset needed)."""
+"""Fixtures of the student tests: small models converted on the spot (no dataset needed), and a
+time limit per test, so that code that hangs fails its own test instead of the whole run."""
+
+import os
+import signal
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
 import models
+
+TEST_SECONDS = float(os.getenv("MICROKWS_TEST_SECONDS", "120"))
+
+
+def _time_limit(phase, item):
+    """Fails the test when one phase of it (setup, call, teardown) runs over TEST_SECONDS. Where
+    the OS has no interval timer (Windows), the run's overall time limit is the only one."""
+    if not hasattr(signal, "setitimer"):
+        yield
+        return
+
+    def stop(signum, frame):
+        pytest.fail(f"{item.name}: the {phase} ran over {TEST_SECONDS:.0f} s (an endless loop?)", pytrace=False)
+
+    previous = signal.signal(signal.SIGALRM, stop)
+    signal.setitimer(signal.ITIMER_REAL, TEST_SECONDS)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_setup(item):
+    yield from _time_limit("setup", item)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_call(item):
+    yield from _time_limit("test", item)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_teardown(item):
+    yield from _time_limit("teardown", item)
 
 
 def convert_int8(model, path):

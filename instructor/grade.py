@@ -234,20 +234,23 @@ def score(tests, challenge_passed, rubric):
     counts = {}
     for test in tests:
         counts[test["group"]] = counts.get(test["group"], 0) + 1
-    scored = []
+    scored, total, maximum = [], 0.0, 0.0
     for test in tests:
         points = rubric.get(test["group"], 0) / counts[test["group"]]
+        earned = points if test["status"] == "passed" else 0
+        total, maximum = total + earned, maximum + points
         scored.append({
-            "name": f"{test['group']}: {test['name']}", "max_score": round(points, 4),
-            "score": round(points, 4) if test["status"] == "passed" else 0,
+            "name": f"{test['group']}: {test['name']}", "max_score": round(points, 4), "score": round(earned, 4),
             "status": "passed" if test["status"] == "passed" else "failed",
             "output": ("skipped (a skipped test scores nothing): " if test["status"] == "skipped" else "") + test["output"],
         })
-    scored.append({"name": "final challenge", "max_score": rubric.get("challenge", 0),
-                   "score": rubric.get("challenge", 0) if challenge_passed else 0,
+    challenge_points = rubric.get("challenge", 0)
+    scored.append({"name": "final challenge", "max_score": challenge_points,
+                   "score": challenge_points if challenge_passed else 0,
                    "status": "passed" if challenge_passed else "failed", "output": ""})
-    return {"score": round(sum(t["score"] for t in scored), 4),
-            "max_score": round(sum(t["max_score"] for t in scored), 4), "tests": scored}
+    # Totals from the exact shares: rounded parts need not add up to the rubric's whole points.
+    return {"score": round(total + (challenge_points if challenge_passed else 0), 4),
+            "max_score": round(maximum + challenge_points, 4), "tests": scored}
 
 
 def measure(kit_dir, words, data_dir, timeout):

@@ -197,3 +197,9 @@ def test_a_hanging_student_function_fails_its_own_tests_and_the_others_still_run
     callbacks = [t for t in results if t["group"] == "callbacks"]
     assert metrics and all(t["status"] == "failed" and "ran over 1 s" in t["output"] for t in metrics)
     assert callbacks and all(t["status"] == "passed" for t in callbacks)
+
+
+def test_totals_are_the_rubrics_whole_points_when_shares_do_not_divide_evenly():
+    tests = [{"name": str(i), "group": "metrics", "status": "passed", "output": ""} for i in range(3)]
+    results = grade.score(tests, challenge_passed=False, rubric={"metrics": 10, "challenge": 5})
+    assert (results["score"], results["max_score"]) == (10, 15)

@@ -129,16 +129,12 @@ def dataset_for_model(tflite_path, wanted_words, data_dir=None):
             raise ValueError(f"{data_dir} is not a {kind.replace('_', ' ')} dataset like the one {tflite_path} "
                              f"was trained on ({trained_on['path']}): measure it on that kind of data.")
         return Path(data_dir)
-    candidates = [trained_on["path"]]
-    if kind == "synthetic" and trained_on["settings"] == synthetic.default_settings():
-        candidates.append(synthetic.default_dataset_dir())
-    if kind == "speech_commands":
-        candidates.append(os.getenv("SPEECH_COMMANDS_DIR"))
+    candidates = [trained_on["path"]] + ([os.getenv("SPEECH_COMMANDS_DIR")] if kind == "speech_commands" else [])
     for candidate in candidates:
         if same_kind(candidate):
             return Path(candidate)
     if kind == "synthetic" and trained_on["settings"] == synthetic.default_settings():
-        return synthetic.default_dataset()  # remade from its recipe
+        return synthetic.default_dataset()  # the kit's default set, remade from its recipe if missing
     where = "--data-dir or SPEECH_COMMANDS_DIR" if kind == "speech_commands" else "--data-dir"
     raise ValueError(f"{tflite_path} was trained on the {kind.replace('_', ' ')} dataset at {trained_on['path']}, "
                      f"which is not on this machine: point {where} at a copy of it. It is not measured on "

@@ -4,14 +4,16 @@
     python submit.py [--force] [--data-dir DIR] [--output submission.zip] [--skip-tests]
 
 Before packing it checks: names.txt and words.txt are filled in, every file in student/ is
-implemented (no stub left) and every question in student/answers.md answered, the model files for your keywords exist and load, the student tests
-pass, and your int8 model meets the challenge limits (challenge.toml; the accuracy is measured on
-the test split of the dataset the model was trained on, as its provenance says: a model of other
-keywords than words.txt, or one whose dataset is not here, is a problem). Problems are listed and
-nothing is written; --force packs anyway and records the problems in the zip's manifest.
+implemented (no stub left) and every question of student/answers.md answered, the model files
+for your keywords exist and load, the student tests pass, and your int8 model meets the challenge
+limits (challenge.toml; the accuracy is measured on the test split of the dataset the model was
+trained on, as its provenance says: a model of other keywords than words.txt, or one whose
+dataset is not here, is a problem). Problems are listed and nothing is written; --force packs
+anyway and records the problems in the zip's manifest.
 
-The zip holds only student/*.py and student/answers.md, the expected model files and the .json beside each (provenance,
-quantization), names.txt, words.txt and manifest.json (kit version, keywords, hashes, checks).
+The zip holds only student/*.py and student/answers.md, the expected model files and the .json
+beside each (provenance, quantization), names.txt, words.txt and manifest.json (kit version,
+keywords, hashes, checks).
 """
 
 import argparse

@@ -592,7 +592,7 @@ class AudioProcessor:
         labels = self.labels(self.Modes.TRAINING)
         variants = self.stored_variants
         count = variants * len(labels)
-        audio = tf.constant(np.pad(self._read_audio(self.Modes.TRAINING), [(0, 0), (shift, shift)]))
+        audio = tf.constant(self._padded_training_audio(shift))
         draw = self._make_augmentation_draw(background_frequency, background_volume_range, shift)
         mix = self._make_mixer()
 
@@ -636,6 +636,11 @@ class AudioProcessor:
         choice = {key: tf.constant(value) for key, value in choice.items()}
         return self._make_mixer()(tf.constant(clip), choice).numpy()
 
+    def _padded_training_audio(self, shift):
+        """The training clips zero-padded by `shift` samples on both sides, so that a time shift is a
+        slice (the padding is added once here, not for every example)."""
+        return np.pad(self._read_audio(self.Modes.TRAINING), [(0, 0), (shift, shift)])
+
     @property
     def _store_dtype(self):
         return np.uint16 if self.micro else np.float32
@@ -659,9 +664,7 @@ class AudioProcessor:
     def _per_step_dataset(self, background_frequency, background_volume_range, time_shift_samples):
         """Training examples augmented and turned into features anew at every step (no store)."""
         labels = self.labels(self.Modes.TRAINING)
-        shift = int(time_shift_samples)
-        # Zero padding for the time shift is added once here, not for every example.
-        audio = tf.constant(np.pad(self._read_audio(self.Modes.TRAINING), [(0, 0), (shift, shift)]))
+        audio = tf.constant(self._padded_training_audio(int(time_shift_samples)))
         labels = tf.constant(labels)
         draw = self._make_augmentation_draw(background_frequency, background_volume_range, time_shift_samples)
         mix = self._make_mixer()

@@ -13,6 +13,7 @@ import glob
 import hashlib
 import os
 import re
+import wave
 
 import numpy as np
 
@@ -62,3 +63,14 @@ def has_dataset(data_dir):
 def to_int16(samples):
     """Float samples in [-1, 1] -> int16, as a 16-bit microphone would deliver them (full scale 32768)."""
     return np.clip(np.round(np.asarray(samples, np.float64) * 32768.0), -32768, 32767).astype(np.int16)
+
+
+def write_wav(path, samples, sample_rate=16000):
+    """Writes a 16-bit mono wav: int16 samples as they are, float samples in [-1, 1] via to_int16."""
+    samples = np.asarray(samples)
+    pcm = (samples if samples.dtype == np.int16 else to_int16(samples)).astype("<i2")
+    with wave.open(str(path), "wb") as wav:
+        wav.setnchannels(1)
+        wav.setsampwidth(2)
+        wav.setframerate(sample_rate)
+        wav.writeframes(pcm.tobytes())

@@ -18,12 +18,12 @@ This file holds what that needs besides the model itself (`test_tflite.detect_ke
 import csv
 import glob
 import os
-import wave
 from pathlib import Path
 
 import numpy as np
 
-from speech_commands import BACKGROUND_NOISE_DIR_NAME, SILENCE_INDEX, prepare_words_list, to_int16, which_set
+from speech_commands import (BACKGROUND_NOISE_DIR_NAME, SILENCE_INDEX, prepare_words_list, to_int16, which_set,
+                             write_wav)
 
 # RecognizeCommands' defaults in TFLite-Micro's micro_speech example.
 AVERAGE_WINDOW_MS = 1000
@@ -71,23 +71,22 @@ def recognize_commands(
         raise ValueError("Results must come in increasing time order.")
     commands = []
     previous_label, previous_time = SILENCE_INDEX, None
-    first = 0  # the oldest result still inside the averaging window
-    for newest, now in enumerate(times_ms):
-        while times_ms[first] < now - average_window_ms:
-            first += 1
+    for newest, (now, first) in enumerate(zip(times_ms, _window_starts(times_ms, average_window_ms))):
         count = newest - first + 1
         if count < minimum_count or now - times_ms[first] < average_window_ms // 4:
             continue
         average = scores[first : newest + 1].sum(axis=0) // count
         top = int(np.argmax(average))  # the first of equal scores, as the firmware's strict ">"
-        if previous_label == SILENCE_INDEX or previous_time is None:
-            since_previous = np.inf
-        else:
-            since_previous = now - previous_time
+        since_previous = np.inf if previous_label == SILENCE_INDEX else now - previous_time
         if average[top] > detection_threshold and (top != previous_label or since_previous > suppression_ms):
             previous_label, previous_time = top, int(now)
             commands.append({"word": labels[top], "time_ms": int(now), "score": int(average[top])})
     return commands
+
+
+def _window_starts(times_ms, window_ms):
+    """For every result, the index of the oldest result within window_ms before it (itself included)."""
+    return np.searchsorted(times_ms, times_ms - window_ms, side="left")
 
 
 def keyword_detections(times_ms, scores, wanted_words, **settings):
@@ -179,11 +178,7 @@ def _looped_noise(noise_dir, length, sample_rate, rng):
 def write_stream(wav_path, samples, truth, sample_rate=16000):
     """Writes the stream as a 16-bit mono wav and its truth beside it as <name>.csv (word,time_ms)."""
     wav_path = Path(wav_path)
-    with wave.open(str(wav_path), "wb") as wav:
-        wav.setnchannels(1)
-        wav.setsampwidth(2)
-        wav.setframerate(sample_rate)
-        wav.writeframes(np.asarray(samples, "<i2").tobytes())
+    write_wav(wav_path, samples, sample_rate)
     truth_path = wav_path.with_suffix(".csv")
     with open(truth_path, "w", newline="") as file:
         writer = csv.writer(file)
@@ -273,10 +268,7 @@ def plot_stream(samples, sample_rate, times_ms, scores, labels, detections, trut
 
 def _moving_average(scores, times_ms, window_ms):
     """Each row's mean over the rows of the last window_ms (for the picture; the rule is above)."""
-    averaged = np.zeros_like(scores)
-    first = 0
-    for newest, now in enumerate(times_ms):
-        while times_ms[first] < now - window_ms:
-            first += 1
-        averaged[newest] = scores[first : newest + 1].mean(axis=0)
-    return averaged
+    sums = np.concatenate([np.zeros((1, scores.shape[1])), np.cumsum(scores, axis=0)])
+    newest = np.arange(len(times_ms))
+    first = _window_starts(times_ms, window_ms)
+    return (sums[newest + 1] - sums[first]) / (newest - first + 1)[:, None]

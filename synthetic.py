@@ -25,14 +25,13 @@ import re
 import shutil
 import subprocess
 import sys
-import wave
 from pathlib import Path
 
 import numpy as np
 import scipy.signal
 
 from files import publish, remove_leftovers, work_in_progress
-from speech_commands import to_int16, which_set
+from speech_commands import to_int16, which_set, write_wav
 
 # The 35 words of Speech Commands v0.02: the 20 core words are recorded more often, as in the real set.
 CORE_WORDS = [
@@ -387,16 +386,6 @@ def make_background_noise(seed, seconds=NOISE_SECONDS, kinds=None):
         raise ValueError(f"Unknown noise kind(s) {unknown}; choose from {sorted(makers)}.")
     noises = {f"{kind}.wav": makers[kind]() for kind in kinds}
     return {name: 0.5 * x / np.max(np.abs(x)) for name, x in noises.items()}
-
-
-def write_wav(path, samples):
-    """Writes float samples in [-1, 1] as a 16 kHz mono 16-bit wav."""
-    pcm = to_int16(samples).astype("<i2")
-    with wave.open(str(path), "wb") as wav:
-        wav.setnchannels(1)
-        wav.setsampwidth(2)
-        wav.setframerate(SAMPLE_RATE)
-        wav.writeframes(pcm.tobytes())
 
 
 # --- Writing the dataset ------------------------------------------------------------------------

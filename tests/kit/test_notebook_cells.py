@@ -3,6 +3,7 @@
 import ast
 import os
 import re
+import shutil
 import subprocess
 import sys
 
@@ -76,8 +77,13 @@ def test_the_submission_cells_run_in_a_kernel_whose_path_has_no_python(tmp_path)
         f"nb = nbformat.read({str(path)!r}, as_version=4)\n"
         f"NotebookClient(nb, timeout=1200, kernel_name='python3', resources={{'metadata': {{'path': {str(ROOT)!r}}}}}).execute()\n"
         f"nbformat.write(nb, {str(path)!r})\n")
-    environment = {key: value for key, value in os.environ.items() if key not in ("VIRTUAL_ENV", "PYTHONHOME")}
-    environment["PATH"] = "/nonexistent"
+    # A PATH with a shell and nothing else: IPython runs `!` lines through $SHELL or else `sh` on PATH.
+    shell_only = tmp_path / "bin"
+    shell_only.mkdir()
+    (shell_only / "sh").symlink_to(shutil.which("sh"))
+    unset = ("VIRTUAL_ENV", "PYTHONHOME", "SHELL")
+    environment = {key: value for key, value in os.environ.items() if key not in unset}
+    environment["PATH"] = str(shell_only)
     subprocess.run([sys.executable, "-c", script], env=environment, check=True, timeout=1500)
     executed = nbformat.read(path, as_version=4)
     outputs = ["".join(o.get("text", "") for o in cell.get("outputs", [])) for cell in executed.cells]

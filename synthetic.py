@@ -94,6 +94,13 @@ RECIPE = {
     # Background noise files; babble and dishes taught the model real silence (0.65 -> 0.90 recall).
     "noise_kinds": ["white", "pink", "brown", "hum", "running_tap", "fan", "babble", "dishes"],
     "rate_range": [120, 230],  # speakers' base speaking rates, words per minute (slower was worse)
+    "utterance_rate_range": [0.8, 1.25],  # each utterance's rate, as a factor of its speaker's
+    # Each utterance's spectral tilt (energy above 2 kHz against below, dB) drawn from this range,
+    # or None to keep the voice's own; eSpeak's voices are darker than real ones (docs/real_speech.md).
+    "tilt_range": None,
+    # Share of clips whose recording stops after the word and is padded with digital zeros to one
+    # second, as about one real Speech Commands clip in six is.
+    "zero_padding_probability": 0.0,
 }
 
 SAMPLE_RATE = 16000
@@ -103,6 +110,9 @@ SPEAKERS_PER_TASK = 25  # speakers one worker process speaks before it is replac
 CORE_REPETITIONS = 2  # utterances of each core word per speaker
 NOISE_SECONDS = 60  # length of each background noise file
 MARKER_NAME = ".microkws-synthetic.json"
+TILT_SPLIT_HZ = 2000.0  # where spectral_tilt splits low from high
+MAX_TILT_CHANGE_DB = 30.0
+SHELF_OCTAVES = 1 / 6  # the highs' gain rises over this band just below TILT_SPLIT_HZ
 VALIDATION_PERCENTAGE = 10
 TESTING_PERCENTAGE = 10
 
@@ -290,7 +300,7 @@ def render_utterance(espeak, speaker, word, rng, recipe=RECIPE):
     speech = espeak.speak(
         word + endings[rng.integers(len(endings))],
         voice,
-        rate=speaker["rate"] * rng.uniform(0.8, 1.25),
+        rate=speaker["rate"] * rng.uniform(*recipe["utterance_rate_range"]),
         pitch=np.clip(speaker["pitch"] + rng.normal(0, 8), 0, 99),
         pitch_range=np.clip(speaker["range"] + rng.normal(0, 10), 0, 99),
         noise_seed=rng.integers(2**31),
@@ -312,10 +322,48 @@ def render_utterance(espeak, speaker, word, rng, recipe=RECIPE):
     onset = rng.integers(0, CLIP_SAMPLES - len(speech) + 1)
     clip[onset : onset + len(speech)] = speech
     clip = _microphone(rng, clip, recipe["band_limit_probability"])
+    if recipe["tilt_range"] is not None:
+        clip = set_spectral_tilt(clip, rng.uniform(*recipe["tilt_range"]))
     clip *= 10 ** (rng.uniform(-28, -3) / 20) / (np.max(np.abs(clip)) + 1e-9)
     noise_level = np.sqrt(np.mean(clip**2)) * 10 ** (-rng.uniform(20, 50) / 20)
     clip += rng.standard_normal(CLIP_SAMPLES) * noise_level
+    if recipe["zero_padding_probability"] and rng.random() < recipe["zero_padding_probability"]:
+        clip[rng.integers(onset + len(speech), CLIP_SAMPLES + 1):] = 0.0  # the recording stopped here
     return clip.astype(np.float32)
+
+
+def _band_powers(audio, sample_rate):
+    """(frequencies, power spectrum) of audio."""
+    return np.fft.rfftfreq(len(audio), 1 / sample_rate), np.abs(np.fft.rfft(audio)) ** 2
+
+
+def spectral_tilt(audio, sample_rate=SAMPLE_RATE):
+    """Energy above TILT_SPLIT_HZ against energy below it, in dB (real speech: about -15 dB)."""
+    frequencies, power = _band_powers(audio, sample_rate)
+    high, low = power[frequencies >= TILT_SPLIT_HZ].sum(), power[frequencies < TILT_SPLIT_HZ].sum()
+    return float(10 * np.log10((high + 1e-12) / (low + 1e-12)))
+
+
+def set_spectral_tilt(audio, target_db, max_change_db=MAX_TILT_CHANGE_DB):
+    """audio with its highs raised or lowered so that its spectral_tilt is target_db.
+
+    A shelf, as a microphone or a mouth makes: the gain rises over the SHELF_OCTAVES below
+    TILT_SPLIT_HZ (raised cosine) and is flat above it; lower down nothing changes. A few steps
+    find the shelf's height; it is at most max_change_db either way, so a voice with hardly any
+    highs is not turned into amplified noise.
+    """
+    frequencies = np.fft.rfftfreq(len(audio), 1 / SAMPLE_RATE)
+    rise = np.clip(np.log2(np.maximum(frequencies, 1.0) / TILT_SPLIT_HZ) / SHELF_OCTAVES + 1.0, 0.0, 1.0)
+    shelf = 0.5 - 0.5 * np.cos(np.pi * rise)
+    spectrum = np.fft.rfft(audio)
+    power, high = np.abs(spectrum) ** 2, frequencies >= TILT_SPLIT_HZ
+    change = 0.0
+    for _ in range(4):
+        gain = 1 + (10 ** (change / 20) - 1) * shelf
+        shaped = power * gain**2
+        tilt = 10 * np.log10((shaped[high].sum() + 1e-12) / (shaped[~high].sum() + 1e-12))
+        change = float(np.clip(change + target_db - tilt, -max_change_db, max_change_db))
+    return np.fft.irfft(spectrum * (1 + (10 ** (change / 20) - 1) * shelf), len(audio))
 
 
 # --- Background noise ---------------------------------------------------------------------------

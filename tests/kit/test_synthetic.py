@@ -213,3 +213,39 @@ def test_a_folder_with_an_other_synthetic_set_is_never_deleted_outside_the_defau
     with pytest.raises(ValueError, match="other settings"):
         synthetic.make_synthetic_dataset(tmp_path / "mine", seed=1, speakers=3, words=["yes"])
     assert (tmp_path / "mine" / "yes").is_dir()
+
+
+def test_spectral_tilt_of_white_noise_is_the_ratio_of_the_band_widths():
+    noise = np.random.default_rng(0).standard_normal(16000)
+    assert synthetic.spectral_tilt(noise) == pytest.approx(10 * np.log10(6000 / 2000), abs=0.2)
+
+
+@pytest.mark.parametrize("target", [-24.0, -14.0, -4.0])
+def test_set_spectral_tilt_reaches_the_target_and_leaves_what_lies_below_the_shelf_alone(target):
+    audio = np.random.default_rng(1).standard_normal(16000)
+    shaped = synthetic.set_spectral_tilt(audio, target)
+    assert synthetic.spectral_tilt(shaped) == pytest.approx(target, abs=0.1)
+    lows = np.fft.rfftfreq(16000, 1 / 16000) <= 2000 * 2 ** -synthetic.SHELF_OCTAVES
+    np.testing.assert_allclose(np.fft.rfft(shaped)[lows], np.fft.rfft(audio)[lows], atol=1e-6)
+
+
+def test_set_spectral_tilt_changes_the_highs_by_at_most_the_limit():
+    audio = np.random.default_rng(2).standard_normal(16000)
+    shaped = synthetic.set_spectral_tilt(audio, -60.0, max_change_db=10.0)
+    assert synthetic.spectral_tilt(shaped) >= synthetic.spectral_tilt(audio) - 10.0 - 1e-6
+
+
+def test_a_recipe_with_a_tilt_range_gives_clips_of_that_tilt():
+    recipe = {**synthetic.RECIPE, "tilt_range": [-12.0, -12.0], "band_limit_probability": 0.0}
+    speaker = synthetic.make_speaker(synthetic.speaker_ids(3, 0)[0], 0)
+    clip = synthetic.render_utterance(synthetic.ESpeak(), speaker, "yes", np.random.default_rng(3), recipe)
+    assert synthetic.spectral_tilt(clip) == pytest.approx(-12.0, abs=2.0)  # the noise added after moves it a little
+
+
+def test_zero_padding_ends_the_clip_in_digital_zeros_after_the_word():
+    recipe = {**synthetic.RECIPE, "zero_padding_probability": 1.0}
+    speaker = synthetic.make_speaker(synthetic.speaker_ids(3, 0)[0], 0)
+    espeak = synthetic.ESpeak()
+    padded = [synthetic.render_utterance(espeak, speaker, "no", np.random.default_rng(seed), recipe) for seed in range(6)]
+    assert all(np.count_nonzero(clip) > 2000 for clip in padded)  # the word is still there
+    assert sum(clip[-1] == 0.0 for clip in padded) >= 5  # nearly always a stretch of zeros to the end

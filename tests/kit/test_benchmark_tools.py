@@ -1,0 +1,76 @@
+"""The benchmarks' own arithmetic: what synthetic_vs_real measures and how real_speech sums up seeds."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from benchmarks import real_speech, synthetic_vs_real
+from conftest import ROOT
+
+
+def tone_burst(onset=0.3, seconds=0.4, amplitude=10000.0, noise=10.0):
+    """One second: a 1 kHz tone from `onset` for `seconds` over white noise of RMS `noise` (int16 units)."""
+    t = np.arange(16000) / 16000
+    clip = np.random.default_rng(0).standard_normal(16000) * noise
+    on = (t >= onset) & (t < onset + seconds)
+    clip[on] += amplitude * np.sin(2 * np.pi * 1000 * t[on])
+    return clip
+
+
+def test_active_speech_is_where_the_frames_are_within_20_db_of_the_loudest():
+    measures = synthetic_vs_real.clip_measures(tone_burst(), 16000)
+    assert measures["onset"] == pytest.approx(0.30)
+    assert measures["duration"] == pytest.approx(0.40)
+
+
+def test_levels_are_in_db_re_one_int16_step():
+    measures = synthetic_vs_real.clip_measures(tone_burst(), 16000)
+    assert measures["peak_db"] == pytest.approx(20 * np.log10(10000 / np.sqrt(2)), abs=0.1)
+    assert measures["rms_db"] == pytest.approx(measures["peak_db"], abs=0.1)
+    assert measures["noise_floor_db"] == pytest.approx(20.0, abs=1.0)
+
+
+def test_a_low_tone_has_a_steep_negative_tilt():
+    assert synthetic_vs_real.clip_measures(tone_burst(), 16000)["tilt_db"] < -30
+
+
+def test_the_feature_gap_is_zero_for_the_same_clips_and_about_one_for_a_shift_of_one_spread():
+    means = np.random.default_rng(1).standard_normal((2000, 40))
+    assert synthetic_vs_real.feature_gap(means, means) == pytest.approx(0.0, abs=1e-9)
+    assert synthetic_vs_real.feature_gap(means, means + 1.0) == pytest.approx(1.0, abs=0.05)
+
+
+def test_keywords_with_too_few_real_clips_are_pooled_with_the_other_words():
+    classes = synthetic_vs_real.class_names({"yes": 20, "no": 2, "bed": 30, "_silence_": 20})
+    assert classes == ["yes", "other words", "all words", "_silence_"]
+    assert synthetic_vs_real.classes_of("no", ["yes"]) == ["other words", "all words"]
+
+
+def test_seeds_are_summed_up_as_mean_and_sample_standard_deviation():
+    def result(balanced, yes):
+        return {"balanced_accuracy": balanced, "accuracy": 0.5, "synthetic_test_accuracy": 0.8,
+                "training_seconds": 10.0, "per_class": {"yes": yes}, "confusion_matrix": np.eye(2, dtype=int)}
+
+    summary = real_speech.summarize([result(0.6, 0.5), result(0.8, 1.0)])
+    assert summary["balanced_accuracy"] == pytest.approx((0.7, np.std([0.6, 0.8], ddof=1)))
+    assert summary["per_class"]["yes"] == pytest.approx((0.75, np.std([0.5, 1.0], ddof=1)))
+    np.testing.assert_array_equal(summary["confusion_matrix"], 2 * np.eye(2))
+    assert real_speech.summarize([result(0.6, 0.5)])["balanced_accuracy"] == (0.6, 0.0)
+
+
+def test_the_comparison_prints_a_row_per_class_and_draws_the_histograms(small_dataset, tmp_path):
+    command = [sys.executable, str(ROOT / "benchmarks" / "synthetic_vs_real.py"), "--recordings", str(small_dataset),
+               "--data-dir", str(small_dataset), "--per-class", "5", "--out", str(tmp_path)]
+    printed = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    rows = [line for line in printed.splitlines() if line.startswith("| ") and "---" not in line]
+    # the small set has six keywords and no _silence_ folder: no "other words" and no silence rows
+    assert [row.split(" | ")[0][2:] for row in rows] == ["class", "yes", "no", "up", "down", "left", "right", "all words"]
+    assert (tmp_path / "synthetic_vs_real.png").stat().st_size > 10000
+
+
+def test_the_comparison_refuses_a_missing_folder_with_a_message(tmp_path):
+    command = [sys.executable, str(ROOT / "benchmarks" / "synthetic_vs_real.py"), "--recordings", str(tmp_path / "none")]
+    finished = subprocess.run(command, capture_output=True, text=True)
+    assert finished.returncode == 2 and "no folder" in finished.stderr

@@ -95,6 +95,10 @@ RECIPE = {
     "noise_kinds": ["white", "pink", "brown", "hum", "running_tap", "fan", "babble", "dishes"],
     "rate_range": [120, 230],  # speakers' base speaking rates, words per minute (slower was worse)
     "utterance_rate_range": [0.8, 1.25],  # each utterance's rate, as a factor of its speaker's
+    # Speakers' vocal-tract scale (>1: shorter tract, higher formants and pitch), read into the resampling.
+    "vocal_tract_range": [0.88, 1.14],
+    "utterance_tract_range": [0.97, 1.03],  # each utterance's scale, as a factor of its speaker's
+    "snr_range": [20, 50],  # level of the clip's own noise below its speech, dB
     # Each utterance's spectral tilt (energy above 2 kHz against below, dB) drawn from this range,
     # or None to keep the voice's own; eSpeak's voices are darker than real ones (docs/real_speech.md).
     "tilt_range": None,
@@ -240,23 +244,23 @@ def speaker_ids(count, seed):
     return sorted(chosen["training"] + chosen["validation"] + chosen["testing"])
 
 
-def make_speaker(speaker_id, seed, extra_words=RECIPE["extra_unknown_words"], exclude=WORDS,
-                 rate_range=RECIPE["rate_range"]):
+def make_speaker(speaker_id, seed, recipe=RECIPE, exclude=WORDS):
     """A fixed voice configuration for one synthetic speaker, drawn from its id.
 
-    extra_words: how many words of EXTRA_UNKNOWN_WORDS (none of `exclude`) the speaker also says.
+    The speaker also says recipe["extra_unknown_words"] words of EXTRA_UNKNOWN_WORDS (none of `exclude`).
     """
     rng = np.random.default_rng([seed, int(speaker_id, 16)])
     pool = [w for w in EXTRA_UNKNOWN_WORDS if w not in exclude]
+    extra_words = min(recipe["extra_unknown_words"], len(pool))
     return {
-        "extra_words": [str(w) for w in rng.choice(pool, size=min(extra_words, len(pool)), replace=False)],
+        "extra_words": [str(w) for w in rng.choice(pool, size=extra_words, replace=False)],
         "id": speaker_id,
         "voice": ENGLISH_VOICES[rng.integers(len(ENGLISH_VOICES))],
         "variant": VARIANTS[rng.integers(len(VARIANTS))],
         "pitch": int(rng.integers(20, 80)),  # eSpeak 0..99, 50 is the voice's default
         "range": int(rng.integers(20, 90)),
-        "rate": int(rng.integers(*rate_range)),  # words per minute
-        "vocal_tract": float(rng.uniform(0.88, 1.14)),  # >1: shorter tract, higher formants
+        "rate": int(rng.integers(*recipe["rate_range"])),  # words per minute
+        "vocal_tract": float(rng.uniform(*recipe["vocal_tract_range"])),  # >1: shorter tract, higher formants
     }
 
 
@@ -307,7 +311,7 @@ def render_utterance(espeak, speaker, word, rng, recipe=RECIPE):
     )
     # Resample 22,050 Hz -> 16 kHz; reading it as if recorded at a slightly other rate shifts
     # pitch and formants together, like a longer or shorter vocal tract.
-    tract = speaker["vocal_tract"] * rng.uniform(0.97, 1.03)
+    tract = speaker["vocal_tract"] * rng.uniform(*recipe["utterance_tract_range"])
     up, down = SAMPLE_RATE // 50, int(round(espeak.sample_rate / tract / 50))
     speech = scipy.signal.resample_poly(speech, up, down, window=_resampling_filter(up, down))
     # Trim eSpeak's leading and trailing silence, keep at most 0.95 s.
@@ -325,7 +329,7 @@ def render_utterance(espeak, speaker, word, rng, recipe=RECIPE):
     if recipe["tilt_range"] is not None:
         clip = set_spectral_tilt(clip, rng.uniform(*recipe["tilt_range"]))
     clip *= 10 ** (rng.uniform(-28, -3) / 20) / (np.max(np.abs(clip)) + 1e-9)
-    noise_level = np.sqrt(np.mean(clip**2)) * 10 ** (-rng.uniform(20, 50) / 20)
+    noise_level = np.sqrt(np.mean(clip**2)) * 10 ** (-rng.uniform(*recipe["snr_range"]) / 20)
     clip += rng.standard_normal(CLIP_SAMPLES) * noise_level
     if recipe["zero_padding_probability"] and rng.random() < recipe["zero_padding_probability"]:
         clip[rng.integers(onset + len(speech), CLIP_SAMPLES + 1):] = 0.0  # the recording stopped here
@@ -520,7 +524,7 @@ def make_synthetic_dataset(data_dir, seed=0, speakers=DEFAULT_SPEAKERS, words=WO
     try:
         for word in words:
             (building / word).mkdir()
-        profiles = [make_speaker(sid, seed, recipe["extra_unknown_words"], words, recipe["rate_range"])
+        profiles = [make_speaker(sid, seed, recipe, words)
                     for sid in speaker_ids(speakers, seed)]
         chunks = [profiles[i:i + SPEAKERS_PER_TASK] for i in range(0, len(profiles), SPEAKERS_PER_TASK)]
         # Every task runs in a fresh Python process started as `python synthetic.py --worker`: its

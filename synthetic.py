@@ -99,6 +99,9 @@ RECIPE = {
     "vocal_tract_range": [0.88, 1.14],
     "utterance_tract_range": [0.97, 1.03],  # each utterance's scale, as a factor of its speaker's
     "snr_range": [20, 50],  # level of the clip's own noise below its speech, dB
+    # Dynamic range compression of each utterance, an amount drawn from this range (0: none, 0.5: 2:1); None: none.
+    "compression_range": None,
+    "noise_exponent_range": None,  # its colour, 1 / f**exponent drawn from this range; None: white
     # Each utterance's spectral tilt (energy above 2 kHz against below, dB) drawn from this range,
     # or None to keep the voice's own; eSpeak's voices are darker than real ones (docs/real_speech.md).
     "tilt_range": None,
@@ -319,6 +322,8 @@ def render_utterance(espeak, speaker, word, rng, recipe=RECIPE):
     if len(loud):
         speech = speech[loud[0] : loud[-1] + 1]
     speech = speech[: int(0.95 * CLIP_SAMPLES)]
+    if recipe["compression_range"] is not None:
+        speech = compress(speech, rng.uniform(*recipe["compression_range"]))
     if rng.random() < recipe["reverb_probability"]:
         speech = scipy.signal.fftconvolve(speech, _room_impulse_response(rng, rng.uniform(0.1, 0.6), SAMPLE_RATE))
         speech = speech[:CLIP_SAMPLES]
@@ -330,7 +335,12 @@ def render_utterance(espeak, speaker, word, rng, recipe=RECIPE):
         clip = set_spectral_tilt(clip, rng.uniform(*recipe["tilt_range"]))
     clip *= 10 ** (rng.uniform(-28, -3) / 20) / (np.max(np.abs(clip)) + 1e-9)
     noise_level = np.sqrt(np.mean(clip**2)) * 10 ** (-rng.uniform(*recipe["snr_range"]) / 20)
-    clip += rng.standard_normal(CLIP_SAMPLES) * noise_level
+    if recipe["noise_exponent_range"] is None:
+        noise = rng.standard_normal(CLIP_SAMPLES)  # white
+    else:  # coloured, as rooms and microphones mostly are: 1 / f**exponent
+        noise = _coloured_noise(rng, CLIP_SAMPLES, rng.uniform(*recipe["noise_exponent_range"]))
+        noise /= np.sqrt(np.mean(noise**2))
+    clip += noise * noise_level
     if recipe["zero_padding_probability"] and rng.random() < recipe["zero_padding_probability"]:
         clip[rng.integers(onset + len(speech), CLIP_SAMPLES + 1):] = 0.0  # the recording stopped here
     return clip.astype(np.float32)
@@ -339,6 +349,20 @@ def render_utterance(espeak, speaker, word, rng, recipe=RECIPE):
 def _band_powers(audio, sample_rate):
     """(frequencies, power spectrum) of audio."""
     return np.fft.rfftfreq(len(audio), 1 / sample_rate), np.abs(np.fft.rfft(audio)) ** 2
+
+
+def compress(speech, amount, floor_db=40.0):
+    """speech with its dynamics compressed, as a phone's or laptop's automatic gain control does:
+    the quieter parts of a word (consonants) are raised against the loudest (vowels).
+
+    amount 0 changes nothing, 0.5 halves every level difference in dB (2:1); a 20 ms envelope
+    sets the gain, and what lies more than floor_db below the peak (pauses) is not raised further.
+    """
+    window = int(0.02 * SAMPLE_RATE)
+    envelope = np.sqrt(np.convolve(speech**2, np.ones(window) / window, mode="same"))
+    peak = envelope.max() + 1e-12
+    envelope = np.maximum(envelope, peak * 10 ** (-floor_db / 20))
+    return speech * (envelope / peak) ** (-amount)
 
 
 def spectral_tilt(audio, sample_rate=SAMPLE_RATE):

@@ -249,3 +249,20 @@ def test_zero_padding_ends_the_clip_in_digital_zeros_after_the_word():
     padded = [synthetic.render_utterance(espeak, speaker, "no", np.random.default_rng(seed), recipe) for seed in range(6)]
     assert all(np.count_nonzero(clip) > 2000 for clip in padded)  # the word is still there
     assert sum(clip[-1] == 0.0 for clip in padded) >= 5  # nearly always a stretch of zeros to the end
+
+
+def _level_db(segment):
+    return 10 * np.log10(np.mean(segment**2))
+
+
+def test_compression_halves_the_level_differences_at_an_amount_of_one_half():
+    t = np.arange(16000) / 16000
+    word = np.sin(2 * np.pi * 300 * t) * np.where(t < 0.5, 1.0, 0.1)  # a loud part, then one 20 dB quieter
+    compressed = synthetic.compress(word, 0.5)
+    loud, quiet = compressed[2000:6000], compressed[10000:14000]
+    assert _level_db(loud) - _level_db(quiet) == pytest.approx(10.0, abs=0.5)
+
+
+def test_compression_of_amount_zero_changes_nothing():
+    word = np.random.default_rng(4).standard_normal(8000)
+    np.testing.assert_allclose(synthetic.compress(word, 0.0), word)

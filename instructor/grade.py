@@ -8,11 +8,12 @@ A zip is either one group's submission.zip or Moodle's "download all submissions
 by its layout: a folder per student, `<Full Name>_<id>_assignsubmission_file_/`, holding their
 submission.zip; each folder is one row, caps applied per student).
 For every submission: unpack safely (no absolute paths, no `..`, no links, size and count caps),
-copy only the allowed files (student/*.py, student/answers.md, the model files and the .json beside
-them, names.txt, words.txt) over a clean copy of the kit without instructor/ (tests, conftest and
-helpers stay the kit's), add the grading-only tests, run tests/student there (a skipped test
-scores 0), re-measure the challenge with the reference MAC formulas and TFLite-Micro on the
-dataset the model was trained on, and write:
+take only the allowed files (student/*.py, student/answers.md, the model files and the .json beside
+them, names.txt, words.txt) beside a clean copy of the kit without instructor/ (tests, conftest and
+helpers stay the kit's), add the grading-only tests, run tests/student there with the student's
+functions in a jailed worker that hands back values only (instructor/jail.py: a skipped, failed or
+hanging call scores 0), re-measure the challenge in the jail with the reference MAC formulas and
+TFLite-Micro on the dataset the model was trained on, and write:
     results/results.csv                      one row per submission, rewritten as each finishes
     results/<submission>/results.json        Gradescope-style test results
     results/<submission>/answers.md          the student's answers to the lab's questions
@@ -27,6 +28,7 @@ import io
 import json
 import os
 import re
+import shutil
 import signal
 import stat
 import subprocess
@@ -40,7 +42,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from files import write_atomically  # noqa: E402
-from instructor import kit  # noqa: E402
+from instructor import jail, kit  # noqa: E402
 
 REFERENCE_FORMULAS = kit.ROOT / "instructor" / "solution" / "estimate.py"
 MAX_FILES = 200
@@ -125,41 +127,41 @@ def unique_labels(submissions):
     return unique
 
 
-def unpack_into_kit(content, kit_dir):
-    """Copies only the allowed files of a submission zip over a kit copy; returns their names."""
+def unpack_submission(content, kit_dir, student_code_dir):
+    """Copies only the allowed files of a submission zip: its Python files into student_code_dir
+    (only the jailed worker imports them), the rest over the kit copy. Returns their names."""
     with zipfile.ZipFile(io.BytesIO(content)) as archive:
         members = safe_members(archive)
         copied = []
         for info in members:
             if not ALLOWED.match(info.filename):
-                continue  # anything else (tests, conftest, helpers, data) is ignored
-            target = Path(kit_dir) / info.filename
+                continue  # anything else (tests, conftest, data) is ignored
+            code = info.filename.startswith("student/") and info.filename.endswith(".py")
+            target = Path(student_code_dir if code else kit_dir) / info.filename
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(archive.read(info))
             copied.append(info.filename)
-    if not any(name.startswith("student/") for name in copied):
+    if not any(name.startswith("student/") and name.endswith(".py") for name in copied):
         raise SubmissionError("no student/*.py file in the submission")
     return copied
 
 
-# What the grader confines each step in (student tests, model measurement) to. Honest list: the
-# step runs as the grader's user, sees the grader's files and the network; see docs/grading.md.
-ISOLATION = ("own session and process group, killed with everything it started when the step ends; "
-             "output to a file capped at {output} MiB; CPU time capped at the time limit on every core"
-             if os.name == "posix" else "a time limit (process groups and limits need POSIX)")
 OUTPUT_CAP_BYTES = 64 * 2**20
 
 
-def run_confined(command, cwd, timeout):
+def run_confined(command, cwd, timeout, env=None, memory_bytes=None):
     """Runs one grading step in its own session with limits; returns (exit code, its output's end).
 
+    Limits: CPU time (the time limit on every core), output and file size (OUTPUT_CAP_BYTES) and,
+    if given, memory.
     Raises SubmissionError when the time limit passes. Whatever the step started is killed with
     its process group when it ends, so nothing it left running can touch later results.
     """
     with tempfile.TemporaryFile() as output:
-        process = subprocess.Popen(command, cwd=cwd, stdout=output, stderr=subprocess.STDOUT,
+        process = subprocess.Popen(command, cwd=cwd, stdout=output, stderr=subprocess.STDOUT, env=env,
                                    start_new_session=os.name == "posix",
-                                   preexec_fn=_limits(timeout) if os.name == "posix" else None)
+                                   preexec_fn=jail.limits(timeout * (os.cpu_count() or 1), OUTPUT_CAP_BYTES, memory_bytes)
+                                   if os.name == "posix" else None)
         try:
             code = process.wait(timeout=timeout)
         except subprocess.TimeoutExpired as error:
@@ -176,23 +178,19 @@ def run_confined(command, cwd, timeout):
         return code, output.read().decode("utf-8", "replace")
 
 
-def _limits(timeout):
-    def apply():
-        import resource
+def run_tests(own_dir, kit_dir, student_code_dir, timeout, hide=()):
+    """Runs tests/student in the kit copy; returns the per-test results.
 
-        cpu_seconds = timeout * (os.cpu_count() or 1)
-        resource.setrlimit(resource.RLIMIT_CPU, (cpu_seconds, cpu_seconds))
-        resource.setrlimit(resource.RLIMIT_FSIZE, (OUTPUT_CAP_BYTES, OUTPUT_CAP_BYTES))
-        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-    return apply
-
-
-def run_tests(kit_dir, timeout):
-    """Runs tests/student in the kit copy in a subprocess; returns the per-test results."""
-    report = Path(kit_dir) / "student-tests.xml"
+    The pytest that decides and reports runs no student code: with instructor/grading_plugin.py,
+    every call of a student function runs in the submission's jailed worker.
+    """
+    report = Path(own_dir) / "student-tests.xml"
+    environment = {**os.environ, "PYTHONPATH": str(kit.ROOT), "MICROKWS_SUBMISSION_DIR": str(own_dir),
+                   "MICROKWS_STUDENT_CODE": str(student_code_dir), "MICROKWS_STEP_SECONDS": str(timeout),
+                   "MICROKWS_HIDE": os.pathsep.join(map(str, hide))}
     try:
-        run_confined([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/student",
-                      f"--junitxml={report}"], kit_dir, timeout)
+        run_confined([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "instructor.grading_plugin",
+                      "tests/student", f"--junitxml={report}"], kit_dir, timeout, env=environment)
     except SubmissionError as error:
         raise SubmissionError(f"tests {error}") from error
     if not report.is_file():
@@ -253,24 +251,32 @@ def score(tests, challenge_passed, rubric):
             "max_score": round(maximum + challenge_points, 4), "tests": scored}
 
 
-def measure(kit_dir, words, data_dir, timeout):
-    """Re-measures the challenge in a subprocess (a hostile model file can only crash that).
+def measure(own_dir, kit_dir, words, data_dir, timeout, hide=()):
+    """Re-measures the challenge in the jail (a hostile model file can only break that process).
 
-    It runs the instructor's kit's `challenge.py`, with the reference MAC formulas, on the submitted
-    model file: no student code runs there.
+    It runs the kit's `challenge.py` with the reference MAC formulas (copied beside the submission,
+    as instructor/ is hidden in the jail) on the submitted model file: no student code runs there.
     """
     import challenge
+    import synthetic
 
     int8 = [f for f in challenge.expected_files(words) if f.endswith("_quantized.tflite")][0]
     if not (Path(kit_dir) / int8).is_file():
         raise SubmissionError(f"{int8} is missing")
-    report = Path(kit_dir) / "challenge-report.json"
-    command = [sys.executable, str(kit.ROOT / "challenge.py"), str(Path(kit_dir) / int8), "--wanted-words", words,
-               "--mac-formulas", str(REFERENCE_FORMULAS), "--json", str(report)]
-    if data_dir:  # else the dataset the model's provenance names (the synthetic set is remade from its recipe)
+    if not data_dir:  # the provenance's dataset; the default synthetic set is made here, outside the jail
+        synthetic.default_dataset()
+    output_dir = Path(own_dir) / "report"
+    output_dir.mkdir(exist_ok=True)
+    formulas = shutil.copy2(REFERENCE_FORMULAS, Path(own_dir) / "reference_estimate.py")
+    command = [sys.executable, str(kit.ROOT / "challenge.py"), str(jail.inside(own_dir, Path(kit_dir) / int8)),
+               "--wanted-words", words, "--mac-formulas", str(jail.inside(own_dir, formulas)),
+               "--json", str(jail.inside(own_dir, output_dir / "challenge-report.json"))]
+    if data_dir:
         command += ["--data-dir", str(Path(data_dir).resolve())]
+    report = output_dir / "challenge-report.json"
     try:
-        code, output = run_confined(command, kit.ROOT, timeout)
+        code, output = run_confined(jail.jail_command(command, own_dir, writable=output_dir, hide=hide), kit.ROOT,
+                                    timeout, env=jail.jail_environment(own_dir), memory_bytes=jail.MEMORY_CAP_BYTES)
     except SubmissionError as error:
         raise SubmissionError(f"measuring the model {error}") from error
     if code != 0 or not report.is_file():
@@ -278,8 +284,12 @@ def measure(kit_dir, words, data_dir, timeout):
     return json.loads(report.read_text())
 
 
-def grade_one(label, student, student_id, content, out_dir, data_dir, timeout):
-    """Grades one submission; returns its CSV row (errors are reported in the row, never raised)."""
+def grade_one(label, student, student_id, content, out_dir, data_dir, timeout, batch_dir=None, hide=()):
+    """Grades one submission; returns its CSV row (errors are reported in the row, never raised).
+
+    Its files go to a folder of its own under batch_dir (the folder all submissions of a run share,
+    which the jail replaces with this one); hide: more folders the jail hides (results, the zips).
+    """
     import challenge
     from submit import read_lines, read_words
 
@@ -288,9 +298,14 @@ def grade_one(label, student, student_id, content, out_dir, data_dir, timeout):
     try:
         if isinstance(content, Exception):
             raise content
-        with tempfile.TemporaryDirectory(prefix="grade-") as temporary:
-            kit_dir = kit.copy_kit(Path(temporary) / "kit")  # no instructor/: students cannot import it
-            unpack_into_kit(content, kit_dir)
+        with tempfile.TemporaryDirectory(prefix="microkws-batch-") as own_batch, \
+                tempfile.TemporaryDirectory(prefix="grade-", dir=batch_dir or own_batch) as own_dir:
+            own_dir = Path(own_dir)
+            (own_dir / "scratch").mkdir()  # where the jail mounts the worker's scratch space
+            kit_dir = kit.copy_kit(own_dir / "kit")  # no instructor/: students cannot import it
+            for stub in (kit_dir / "student").glob("*.py"):
+                stub.unlink()  # the grader's tests never import student code: only the worker does
+            unpack_submission(content, kit_dir, own_dir / "student_code")
             kit.add_grading_tests(kit_dir)  # after the submission's files: a student cannot replace them
             answers = kit_dir / "student" / "answers.md"
             if answers.is_file():  # for the grader to read beside the results
@@ -302,11 +317,11 @@ def grade_one(label, student, student_id, content, out_dir, data_dir, timeout):
             except ValueError as error:
                 words, words_problem = "", str(error)
             row.update(names="; ".join(names), keywords=words)
-            tests = run_tests(kit_dir, timeout)
+            tests = run_tests(own_dir, kit_dir, own_dir / "student_code", timeout, hide=[out_dir, *hide])
             row.update(tests_passed=sum(t["score"] for t in tests), tests_total=len(tests))
             if words_problem:
                 raise SubmissionError(words_problem)
-            report = measure(kit_dir, words, data_dir, timeout)
+            report = measure(own_dir, kit_dir, words, data_dir, timeout, hide=[out_dir, *hide])
             row.update({name: item["value"] for name, item in report.items()})
             row["challenge_passed"] = all(item["passed"] for item in report.values())
     except SubmissionError as error:
@@ -366,9 +381,13 @@ def main(argv=None):
     if len(todo) < len(submissions):
         print(f"{len(submissions) - len(todo)} submission(s) already graded in {out / 'results.csv'} (--regrade to redo)")
     print(f"Grading {len(todo)} submission(s) with {max(1, args.jobs)} job(s) ...", flush=True)
-    print("Isolation of each step:", ISOLATION.format(output=OUTPUT_CAP_BYTES // 2**20), flush=True)
-    with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
-        futures = [pool.submit(grade_one, *s, out, data_dir, args.timeout) for s in todo]
+    print("Student code runs in:", jail.isolation(), flush=True)
+    out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="microkws-grading-") as batch, \
+            concurrent.futures.ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
+        hide = folders_to_hide([out, *(path.resolve().parent for path in args.zips)],
+                               needed=[kit.ROOT, sys.prefix, sys.executable, data_dir, batch])
+        futures = [pool.submit(grade_one, *s, out, data_dir, args.timeout, batch, hide) for s in todo]
         for done, future in enumerate(concurrent.futures.as_completed(futures), 1):
             row = future.result()
             rows[row["submission"]] = row
@@ -381,6 +400,14 @@ def main(argv=None):
               + (f" ({row['error']})" if row.get("error") else ""))
     print(f"Results in {out / 'results.csv'}")
     return 0
+
+
+def folders_to_hide(candidates, needed):
+    """The candidate folders (results, the folders of the submitted zips: other students' work) the
+    jail can hide: those that hold nothing a jailed step needs (the kit, Python, the dataset)."""
+    needed = [Path(path).resolve() for path in needed if path]
+    hidden = {Path(c).resolve() for c in candidates}
+    return sorted(str(c) for c in hidden if not any(n == c or c in n.parents for n in needed))
 
 
 def grade_gradescope(submission_dir, results_json, data_dir, timeout):

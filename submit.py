@@ -30,6 +30,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent
 STUDENT_FILES = ["student/metrics.py", "student/callbacks.py", "student/estimate.py", "student/model.py"]
 ANSWERS_FILE = "student/answers.md"  # the answers to the lab's questions, read by the grader
+MODULE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\.py$")  # what the grader takes from student/
 MAX_ZIP_BYTES = 20 * 1024 * 1024
 
 
@@ -180,6 +181,17 @@ def write_submission(output, files, manifest):
                              "cap: are your model files much larger than the challenge allows?")
 
 
+def helper_modules(root):
+    """(packed, problems): the student's own extra modules in student/ (imported by their files, so
+    they travel with them), and the names the grader could not import."""
+    extra = sorted(p for p in (Path(root) / "student").glob("*.py")
+                   if f"student/{p.name}" not in STUDENT_FILES and p.name != "__init__.py")
+    packed = [f"student/{p.name}" for p in extra if MODULE_NAME.match(p.name)]
+    problems = [f"student/{p.name}: a module's name must be a Python name (letters, digits, _): rename it."
+                for p in extra if not MODULE_NAME.match(p.name)]
+    return packed, problems
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--force", action="store_true", help="pack even with problems (recorded in the manifest)")
@@ -206,7 +218,10 @@ def main(argv=None):
         problems.append(str(error))
     print(f"Names: {', '.join(names) if names else '-'}; keywords: {words or '-'}")
 
-    student_problems = unimplemented_student_files() + unanswered_questions(ROOT)
+    helpers, helper_problems = helper_modules(ROOT)
+    if helpers:
+        print(f"Also packed, as your own helper modules: {', '.join(helpers)}")
+    student_problems = unimplemented_student_files() + unanswered_questions(ROOT) + helper_problems
     problems += student_problems
     checks["student_files"] = "ok" if not student_problems else student_problems
 
@@ -248,7 +263,7 @@ def main(argv=None):
             print("\nNothing was written. Fix the problems, or run with --force to pack anyway.")
             return 1
     descriptions = [str(Path(f).with_suffix(".json")) for f in model_files]  # provenance and quantization
-    files = [f for f in STUDENT_FILES + [ANSWERS_FILE] + model_files + descriptions + ["names.txt", "words.txt"]
+    files = [f for f in STUDENT_FILES + helpers + [ANSWERS_FILE] + model_files + descriptions + ["names.txt", "words.txt"]
              if (ROOT / f).is_file()]
     manifest = {
         "kit_version": (ROOT / "VERSION").read_text().strip(),

@@ -335,3 +335,13 @@ def test_results_and_the_submitted_zips_are_hidden_unless_the_kit_needs_them(tmp
 def test_the_worker_file_needs_nothing_from_instructor():
     source = jail.WORKER.read_text()
     assert "instructor" not in "".join(line for line in source.splitlines() if line.startswith(("import", "from")))
+
+
+@pytest.mark.slow
+def test_a_helper_module_the_student_added_is_graded_with_their_files(batch):
+    own, kit_dir = kit_with_submission(batch, {})
+    code = own / "student_code" / "student"
+    (code / "helpers.py").write_text((code / "metrics.py").read_text())
+    (code / "metrics.py").write_text("from student.helpers import get_student_metrics  # noqa: F401\n")
+    tests = grade.run_tests(own, kit_dir, own / "student_code", timeout=600)
+    assert {t["status"] for t in tests if t["group"] == "metrics"} == {"passed"}

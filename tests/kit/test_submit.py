@@ -110,3 +110,17 @@ def test_the_notebook_keywords_come_from_words_txt_or_yes_no_while_it_is_empty(k
     assert submit.notebook_keywords(kit_dir) == "yes,no"
     (kit_dir / "words.txt").write_text("up,down\n")
     assert submit.notebook_keywords(kit_dir) == "up,down"
+
+
+def test_a_helper_module_of_the_student_is_packed_and_named(kit_dir, capsys):
+    (kit_dir / "student" / "helpers.py").write_text("def mean(values):\n    return sum(values) / len(values)\n")
+    assert submit.main(["--skip-tests", "--force", "--output", str(kit_dir / "submission.zip")]) == 0
+    with zipfile.ZipFile(kit_dir / "submission.zip") as archive:
+        assert "student/helpers.py" in archive.namelist()
+    assert "helper modules: student/helpers.py" in capsys.readouterr().out
+
+
+def test_a_module_the_grader_could_not_import_is_a_problem_with_what_to_do(kit_dir):
+    (kit_dir / "student" / "my-helpers.py").write_text("x = 1\n")
+    packed, problems = submit.helper_modules(kit_dir)
+    assert packed == [] and problems and "rename it" in problems[0]

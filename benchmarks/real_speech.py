@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """How well does a model trained only on the synthetic set recognize real people?
 
-    python benchmarks/real_speech.py --recordings DIR [--wanted-words yes,no] [--model micro_kws_xs]
+    python benchmarks/real_speech.py --recordings DIR [--wanted-words yes,no] [--model micro_kws_xs|reference_student|...]
                                      [--steps 8000,2000] [--seeds 3] [--recipe JSON]
                                      [--speakers N] [--dataset-seed 0] [--out build/real_speech]
 
@@ -40,6 +40,7 @@ import models  # noqa: E402
 import synthetic  # noqa: E402
 import test_tflite  # noqa: E402
 import train  # noqa: E402
+from benchmarks.training import build_model  # noqa: E402
 
 
 def dataset_for(recipe, speakers, dataset_seed):
@@ -68,7 +69,8 @@ def train_and_evaluate(processor, recordings, steps, out, model_name, seed):
         sample_rate=16000, how_many_training_steps=steps, learning_rate="0.001,0.0001",
         eval_step_interval=500, batch_size=100, train_dir=str(out / "training"), verbose=0)
     keras.utils.set_random_seed(seed)
-    model = models.get_model(settings, model_name, model_name=model_name)
+    model = build_model(model_name, settings)
+    model.name = model_name
     started = time.time()
     train.train(model, processor, flags)
     training_seconds = time.time() - started
@@ -116,7 +118,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--recordings", type=Path, required=True)
     parser.add_argument("--wanted-words", default="yes,no")
-    parser.add_argument("--model", default="micro_kws_xs", help="an architecture of models.ARCHITECTURES")
+    parser.add_argument("--model", default="micro_kws_xs",
+                        help="an architecture of models.ARCHITECTURES, or reference_student (instructor/solution/model.py)")
     parser.add_argument("--steps", default="8000,2000")
     parser.add_argument("--seeds", type=int, default=3, help="training runs, seeds 0..N-1")
     parser.add_argument("--recipe", type=json.loads, default={}, help="JSON overrides of synthetic.RECIPE")
@@ -127,7 +130,7 @@ def main():
     if not args.recordings.is_dir():
         parser.exit(2, f"error: no folder {args.recordings}\n")
     unknown = sorted(set(args.recipe) - set(synthetic.RECIPE))
-    if unknown or args.model not in models.ARCHITECTURES or args.seeds < 1:
+    if unknown or args.model not in [*models.ARCHITECTURES, "reference_student"] or args.seeds < 1:
         parser.exit(2, f"error: --recipe keys must be among {sorted(synthetic.RECIPE)} (got {unknown}), "
                        f"--model one of {sorted(models.ARCHITECTURES)}, --seeds at least 1\n")
 

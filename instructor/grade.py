@@ -190,7 +190,8 @@ def run_tests(own_dir, kit_dir, student_code_dir, timeout, hide=()):
                    "MICROKWS_HIDE": os.pathsep.join(map(str, hide))}
     try:
         run_confined([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "instructor.grading_plugin",
-                      "tests/student", f"--junitxml={report}"], kit_dir, timeout, env=environment)
+                      "--continue-on-collection-errors", "tests/student", f"--junitxml={report}"],
+                     kit_dir, timeout, env=environment)
     except SubmissionError as error:
         raise SubmissionError(f"tests {error}") from error
     if not report.is_file():
@@ -208,7 +209,8 @@ def read_test_results(report):
         status = {None: "passed", "failure": "failed", "error": "failed", "skipped": "skipped"}[outcome[0]]
         tests.append({
             "name": case.get("name"),
-            "group": test_group(case.get("classname", "")),
+            # a test file that could not be collected has no class name: its name is the module
+            "group": test_group(case.get("classname") or case.get("name", "")),
             "status": status,
             "score": 1 if status == "passed" else 0, "max_score": 1,
             "output": "" if outcome[1] is None else (outcome[1].get("message") or "")[:2000],
@@ -229,6 +231,9 @@ def score(tests, challenge_passed, rubric):
     Returns {"score", "max_score", "tests": [{"name", "score", "max_score", "status", "output"}]};
     status is "passed" or "failed" (Gradescope's two), a skipped test being failed with a note.
     """
+    # A group none of whose tests ran (its test file could not even be collected) scores nothing.
+    tests = tests + [{"name": "no test of this group ran", "group": group, "status": "failed", "output": ""}
+                     for group in rubric if group != "challenge" and group not in {t["group"] for t in tests}]
     counts = {}
     for test in tests:
         counts[test["group"]] = counts.get(test["group"], 0) + 1

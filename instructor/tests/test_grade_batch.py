@@ -203,3 +203,19 @@ def test_totals_are_the_rubrics_whole_points_when_shares_do_not_divide_evenly():
     tests = [{"name": str(i), "group": "metrics", "status": "passed", "output": ""} for i in range(3)]
     results = grade.score(tests, challenge_passed=False, rubric={"metrics": 10, "challenge": 5})
     assert (results["score"], results["max_score"]) == (10, 15)
+
+
+def test_a_group_whose_tests_never_ran_keeps_its_points_in_the_maximum_and_scores_nothing():
+    tests = [{"name": "a", "group": "estimate", "status": "passed", "output": ""}]
+    results = grade.score(tests, challenge_passed=False, rubric={"metrics": 10, "estimate": 20, "challenge": 5})
+    assert (results["score"], results["max_score"]) == (20, 35)
+    assert {"name": "metrics: no test of this group ran", "max_score": 10, "score": 0, "status": "failed",
+            "output": ""} in results["tests"]
+
+
+def test_a_test_file_that_cannot_be_collected_counts_in_its_own_group(tmp_path):
+    report = tmp_path / "report.xml"
+    report.write_text('<testsuites><testsuite name="pytest" tests="1"><testcase classname="" '
+                      'name="tests.student.test_student_metrics"><error message="collection failure"/></testcase>'
+                      '</testsuite></testsuites>')
+    assert [(t["group"], t["status"]) for t in grade.read_test_results(report)] == [("metrics", "failed")]

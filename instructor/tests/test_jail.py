@@ -345,3 +345,17 @@ def test_a_helper_module_the_student_added_is_graded_with_their_files(batch):
     (code / "metrics.py").write_text("from student.helpers import get_student_metrics  # noqa: F401\n")
     tests = grade.run_tests(own, kit_dir, own / "student_code", timeout=600)
     assert {t["status"] for t in tests if t["group"] == "metrics"} == {"passed"}
+
+
+@pytest.mark.slow
+def test_without_namespaces_the_verdict_is_still_decided_outside_student_code(batch, monkeypatch):
+    monkeypatch.setenv("MICROKWS_JAIL", "off")
+    jail.namespaces_available.cache_clear()
+    try:
+        statuses, tests = verdicts(batch, {"metrics.py": (kit.ROOT / "student" / "metrics.py").read_text()
+                                           + "import pytest\npytest.skip('nothing here', allow_module_level=True)\n"})
+    finally:
+        monkeypatch.delenv("MICROKWS_JAIL")
+        jail.namespaces_available.cache_clear()
+    assert {s for g, s in statuses if g == "metrics"} == {"failed"}
+    assert {s for g, s in statuses if g != "metrics"} == {"passed"}

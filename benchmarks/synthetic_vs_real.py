@@ -16,7 +16,7 @@ words pooled, and silence) it prints a Markdown table of the medians (10th-90th 
 - noise floor: the 10th percentile of the frame levels;
 - spectral tilt: energy above 2 kHz against energy below it, in dB, over the active span;
 - feature gap: how far the micro features' per-channel means lie apart, in pooled standard
-  deviations (0 = the same; above about 0.5 the model sees a clearly different input).
+  deviations, averaged over the channels (0 = the same).
 
 It also draws side-by-side histograms and the per-channel feature means into OUT.
 Synthetic silence is made as training makes it: a one-second slice of a background-noise file
@@ -123,6 +123,8 @@ def synthetic_clips(data_dir, words, per_class, sample_rate, rng):
         chosen = rng.choice(len(paths), size=min(per_class, len(paths)), replace=False) if paths else []
         clips[word] = [data.load_recording(paths[i], sample_rate) for i in chosen]
     noises = [data.load_recording(p, sample_rate) for p in sorted((data_dir / "_background_noise_").glob("*.wav"))]
+    if not noises:
+        raise ValueError(f"{data_dir} has no _background_noise_/*.wav: is it a synthetic set (synthetic.py)?")
     silence = []
     for _ in range(per_class):
         noise = noises[rng.integers(len(noises))]
@@ -228,13 +230,16 @@ def main():
         parser.exit(2, f"error: no folder {args.recordings}\n")
 
     settings = models.lab_model_settings(["yes", "no"])
-    real_by_word = real_clips(args.recordings, settings["sample_rate"])
-    classes = class_names({word: len(clips) for word, clips in real_by_word.items()})
-    shown = classes[:-3]
-    data_dir = args.data_dir or synthetic.default_dataset()
-    words = sorted(w for w in real_by_word if w != SILENCE and (Path(data_dir) / w).is_dir())
-    rng = np.random.default_rng(args.seed)
-    synthetic_by_word = synthetic_clips(data_dir, words, args.per_class, settings["sample_rate"], rng)
+    try:
+        real_by_word = real_clips(args.recordings, settings["sample_rate"])
+        classes = class_names({word: len(clips) for word, clips in real_by_word.items()})
+        shown = classes[:-3]
+        data_dir = args.data_dir or synthetic.default_dataset()
+        words = sorted(w for w in real_by_word if w != SILENCE and (Path(data_dir) / w).is_dir())
+        rng = np.random.default_rng(args.seed)
+        synthetic_by_word = synthetic_clips(data_dir, words, args.per_class, settings["sample_rate"], rng)
+    except ValueError as error:  # an unreadable recording, a folder that is not a dataset
+        parser.exit(2, f"error: {error}\n")
     real = measure_clips(real_by_word, shown, settings)
     synthetic_set = measure_clips(synthetic_by_word, shown, settings)
     print(f"real: {args.recordings}   synthetic: {data_dir}")

@@ -74,3 +74,12 @@ def test_the_comparison_refuses_a_missing_folder_with_a_message(tmp_path):
     command = [sys.executable, str(ROOT / "benchmarks" / "synthetic_vs_real.py"), "--recordings", str(tmp_path / "none")]
     finished = subprocess.run(command, capture_output=True, text=True)
     assert finished.returncode == 2 and "no folder" in finished.stderr
+
+
+def test_the_comparison_names_an_unreadable_recording(small_dataset, tmp_path):
+    (tmp_path / "yes").mkdir()
+    (tmp_path / "yes" / "broken.wav").write_bytes(b"not a wav")
+    command = [sys.executable, str(ROOT / "benchmarks" / "synthetic_vs_real.py"), "--recordings", str(tmp_path),
+               "--data-dir", str(small_dataset)]
+    finished = subprocess.run(command, capture_output=True, text=True)
+    assert finished.returncode == 2 and "broken.wav" in finished.stderr

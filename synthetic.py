@@ -346,11 +346,6 @@ def render_utterance(espeak, speaker, word, rng, recipe=RECIPE):
     return clip.astype(np.float32)
 
 
-def _band_powers(audio, sample_rate):
-    """(frequencies, power spectrum) of audio."""
-    return np.fft.rfftfreq(len(audio), 1 / sample_rate), np.abs(np.fft.rfft(audio)) ** 2
-
-
 def compress(speech, amount, floor_db=40.0):
     """speech with its dynamics compressed, as a phone's or laptop's automatic gain control does:
     the quieter parts of a word (consonants) are raised against the loudest (vowels).
@@ -367,9 +362,12 @@ def compress(speech, amount, floor_db=40.0):
 
 def spectral_tilt(audio, sample_rate=SAMPLE_RATE):
     """Energy above TILT_SPLIT_HZ against energy below it, in dB (real speech: about -15 dB)."""
-    frequencies, power = _band_powers(audio, sample_rate)
-    high, low = power[frequencies >= TILT_SPLIT_HZ].sum(), power[frequencies < TILT_SPLIT_HZ].sum()
-    return float(10 * np.log10((high + 1e-12) / (low + 1e-12)))
+    return _tilt_of_spectrum(np.fft.rfftfreq(len(audio), 1 / sample_rate), np.abs(np.fft.rfft(audio)) ** 2)
+
+
+def _tilt_of_spectrum(frequencies, power):
+    high = frequencies >= TILT_SPLIT_HZ
+    return float(10 * np.log10((power[high].sum() + 1e-12) / (power[~high].sum() + 1e-12)))
 
 
 def set_spectral_tilt(audio, target_db, max_change_db=MAX_TILT_CHANGE_DB):
@@ -384,12 +382,9 @@ def set_spectral_tilt(audio, target_db, max_change_db=MAX_TILT_CHANGE_DB):
     rise = np.clip(np.log2(np.maximum(frequencies, 1.0) / TILT_SPLIT_HZ) / SHELF_OCTAVES + 1.0, 0.0, 1.0)
     shelf = 0.5 - 0.5 * np.cos(np.pi * rise)
     spectrum = np.fft.rfft(audio)
-    power, high = np.abs(spectrum) ** 2, frequencies >= TILT_SPLIT_HZ
     change = 0.0
     for _ in range(4):
-        gain = 1 + (10 ** (change / 20) - 1) * shelf
-        shaped = power * gain**2
-        tilt = 10 * np.log10((shaped[high].sum() + 1e-12) / (shaped[~high].sum() + 1e-12))
+        tilt = _tilt_of_spectrum(frequencies, np.abs(spectrum * (1 + (10 ** (change / 20) - 1) * shelf)) ** 2)
         change = float(np.clip(change + target_db - tilt, -max_change_db, max_change_db))
     return np.fft.irfft(spectrum * (1 + (10 ** (change / 20) - 1) * shelf), len(audio))
 

@@ -23,6 +23,7 @@ the others are graded. A rerun with the same --out keeps the rows already there 
 
 import argparse
 import concurrent.futures
+import contextlib
 import csv
 import io
 import json
@@ -303,9 +304,9 @@ def grade_one(label, student, student_id, content, out_dir, data_dir, timeout, b
     try:
         if isinstance(content, Exception):
             raise content
-        with tempfile.TemporaryDirectory(prefix="microkws-batch-") as own_batch, \
-                tempfile.TemporaryDirectory(prefix="grade-", dir=batch_dir or own_batch) as own_dir:
-            own_dir = Path(own_dir)
+        with contextlib.ExitStack() as temporary:
+            batch_dir = batch_dir or temporary.enter_context(tempfile.TemporaryDirectory(prefix="microkws-grading-"))
+            own_dir = Path(temporary.enter_context(tempfile.TemporaryDirectory(prefix="grade-", dir=batch_dir)))
             (own_dir / "scratch").mkdir()  # where the jail mounts the worker's scratch space
             kit_dir = kit.copy_kit(own_dir / "kit")  # no instructor/: students cannot import it
             for stub in (kit_dir / "student").glob("*.py"):

@@ -77,19 +77,25 @@ def check_model(tflite_path, audio_processor, model_settings, settings=None, mac
     return report
 
 
-def measure_challenge(tflite_path, wanted_words, data_dir, mac_formulas=None, settings=None):
-    """The challenge report of an int8 model of these keywords, on the test split of data_dir.
-
-    The one measurement behind the notebook's check, submit.py and the grader: the lab's model
-    settings, silence and unknown each an equal share, the lab's 10 % / 10 % speaker split.
-    """
+def lab_audio_processor(data_dir, wanted_words):
+    """The lab's AudioProcessor of these keywords on data_dir: the lab's model settings, micro
+    features, silence and unknown each an equal share, the lab's 10 % / 10 % speaker split."""
     import data
 
     wanted = wanted_words.split(",") if isinstance(wanted_words, str) else list(wanted_words)
-    model_settings = models.lab_model_settings(wanted)
     share = 100.0 / (len(wanted) + 2)
-    processor = data.AudioProcessor(None, data_dir, share, share, wanted, 10, 10, model_settings, micro=True)
-    return check_model(tflite_path, processor, model_settings, settings, mac_formulas)
+    return data.AudioProcessor(None, data_dir, share, share, wanted, 10, 10, models.lab_model_settings(wanted),
+                               micro=True)
+
+
+def measure_challenge(tflite_path, wanted_words, data_dir, mac_formulas=None, settings=None):
+    """The challenge report of an int8 model of these keywords, on the test split of data_dir.
+
+    The one measurement behind the notebook's check, submit.py and the grader, on the lab's
+    AudioProcessor (lab_audio_processor).
+    """
+    processor = lab_audio_processor(data_dir, wanted_words)
+    return check_model(tflite_path, processor, processor.model_settings, settings, mac_formulas)
 
 
 def dataset_for_model(tflite_path, wanted_words, data_dir=None):

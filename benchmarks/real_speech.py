@@ -34,9 +34,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+import challenge  # noqa: E402
 import checkpoints  # noqa: E402
 import convert  # noqa: E402
-import data  # noqa: E402
 import models  # noqa: E402
 import synthetic  # noqa: E402
 import test_tflite  # noqa: E402
@@ -51,13 +51,6 @@ def dataset_for(recipe, speakers, dataset_seed):
     tag = hashlib.sha1(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:8] if recipe else "default"
     data_dir = ROOT / "datasets" / f"synthetic_{speakers}_seed{dataset_seed}_{tag}"
     return synthetic.make_synthetic_dataset(data_dir, seed=dataset_seed, speakers=speakers, recipe=recipe)
-
-
-def make_processor(data_dir, wanted_words):
-    """The lab's AudioProcessor on data_dir (micro features, 1/(words+2) silence and unknown)."""
-    settings = models.lab_model_settings(wanted_words)
-    share = 100.0 / (len(wanted_words) + 2)
-    return data.AudioProcessor(None, data_dir, share, share, wanted_words, 10, 10, settings, micro=True)
 
 
 def train_and_evaluate(processor, recordings, steps, out, model_name, seed):
@@ -136,7 +129,7 @@ def main():
                        f"--model one of {sorted(models.ARCHITECTURES)}, --seeds at least 1\n")
 
     wanted_words = args.wanted_words.split(",")
-    processor = make_processor(dataset_for(args.recipe, args.speakers, args.dataset_seed), wanted_words)
+    processor = challenge.lab_audio_processor(dataset_for(args.recipe, args.speakers, args.dataset_seed), wanted_words)
     results = []
     for seed in range(args.seeds):
         out = args.out / "".join(wanted_words) / args.model / f"seed{seed}"

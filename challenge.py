@@ -77,15 +77,16 @@ def check_model(tflite_path, audio_processor, model_settings, settings=None, mac
     return report
 
 
-def lab_audio_processor(data_dir, wanted_words):
+def lab_audio_processor(data_dir, wanted_words, **options):
     """The lab's AudioProcessor of these keywords on data_dir: the lab's model settings, micro
-    features, silence and unknown each an equal share, the lab's 10 % / 10 % speaker split."""
+    features, silence and unknown each an equal share, the lab's 10 % / 10 % speaker split.
+    `options` go to data.AudioProcessor (e.g. stored_variants)."""
     import data
 
     wanted = wanted_words.split(",") if isinstance(wanted_words, str) else list(wanted_words)
     share = 100.0 / (len(wanted) + 2)
     return data.AudioProcessor(None, data_dir, share, share, wanted, 10, 10, models.lab_model_settings(wanted),
-                               micro=True)
+                               micro=True, **options)
 
 
 def measure_challenge(tflite_path, wanted_words, data_dir, mac_formulas=None, settings=None):

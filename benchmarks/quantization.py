@@ -21,9 +21,9 @@ sys.path.insert(0, str(ROOT))
 
 import keras  # noqa: E402
 
+import challenge  # noqa: E402
 import checkpoints  # noqa: E402
 import convert  # noqa: E402
-import data  # noqa: E402
 import models  # noqa: E402
 import synthetic  # noqa: E402
 import test_tflite  # noqa: E402
@@ -49,9 +49,8 @@ def main():
     args = parser.parse_args()
 
     shutil.rmtree(args.out, ignore_errors=True)  # a fresh run: no checkpoint of an earlier one
-    settings = models.lab_model_settings(["yes", "no"])
-    data_dir = synthetic.default_dataset()
-    processor = data.AudioProcessor(None, data_dir, 25.0, 25.0, ["yes", "no"], 10, 10, settings, micro=True)
+    processor = challenge.lab_audio_processor(synthetic.default_dataset(), ["yes", "no"])
+    settings = processor.model_settings
     for name in args.models.split(","):
         keras.utils.set_random_seed(0)
         flags = argparse.Namespace(

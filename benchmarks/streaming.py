@@ -26,7 +26,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import data  # noqa: E402
+import challenge  # noqa: E402
 import models  # noqa: E402
 import streaming  # noqa: E402
 import synthetic  # noqa: E402
@@ -43,8 +43,8 @@ def trained_model(steps, out):
     import convert
     import train
 
-    settings = models.lab_model_settings(WANTED_WORDS)
-    processor = data.AudioProcessor(None, synthetic.default_dataset(), 25, 25, WANTED_WORDS, 10, 10, settings)
+    processor = challenge.lab_audio_processor(synthetic.default_dataset(), WANTED_WORDS)
+    settings = processor.model_settings
     flags = argparse.Namespace(
         model_name="micro_kws_xs", background_volume=0.1, background_frequency=0.8, time_shift_ms=100.0,
         sample_rate=16000, how_many_training_steps=steps, learning_rate="0.001,0.0001", eval_step_interval=250,
@@ -83,9 +83,9 @@ def main():
     args.out.mkdir(parents=True, exist_ok=True)
     model_path = args.model or trained_model(args.steps, args.out)
     runtime = test_tflite.device_runtime()
-    settings = models.lab_model_settings(WANTED_WORDS)
     data_dir = synthetic.default_dataset()
-    processor = data.AudioProcessor(None, data_dir, 25, 25, WANTED_WORDS, 10, 10, settings)
+    processor = challenge.lab_audio_processor(data_dir, WANTED_WORDS)
+    settings = processor.model_settings
     clip_accuracy, _ = test_tflite.tflite_test(settings, processor, model_path, runtime=runtime)
     results = {"model": str(model_path), "runtime": runtime, "synthetic_clip_accuracy": round(clip_accuracy, 4),
                "synthetic": stream_figures(model_path, data_dir, None, "testing", args.minutes, args.out,

@@ -1,4 +1,5 @@
-"""The benchmarks' own arithmetic: what synthetic_vs_real measures and how real_speech sums up seeds."""
+"""The benchmarks' own arithmetic: what synthetic_vs_real measures, how real_speech, training and
+kit_versions sum up seeds."""
 
 import subprocess
 import sys
@@ -6,7 +7,7 @@ import sys
 import numpy as np
 import pytest
 
-from benchmarks import real_speech, synthetic_vs_real
+from benchmarks import kit_versions, real_speech, synthetic_vs_real, training
 from conftest import ROOT
 
 
@@ -59,6 +60,28 @@ def test_seeds_are_summed_up_as_mean_and_sample_standard_deviation():
     np.testing.assert_array_equal(summary["confusion_matrix"], 2 * np.eye(2))
     assert real_speech.summarize([result(0.6, 0.5)])["balanced_accuracy"] == (0.6, 0.0)
 
+
+
+def test_the_training_table_gives_speed_against_the_seed_kit_and_the_steady_speed_per_pipeline():
+    def run(pipeline, speed, steady, accuracy):
+        return {"model": "micro_kws_xs", "pipeline": pipeline, "steps": 3000, "steps_per_s": speed,
+                "steady_steps_per_s": steady, "test_accuracy": accuracy}
+
+    table = training.summary_table([run("store", 120, 250, 0.8), run("seed_kit", 30, 32, 0.7),
+                                    run("store", 140, 270, 0.9), run("seed_kit", 34, 34, 0.7)])
+    store_row = table.splitlines()[2]
+    assert store_row.startswith("| micro_kws_xs | store | 3000 | 2 | 130 ± 14 | 4.06 | 260 ± 14 | 0.85 ± 0.071 |")
+
+
+def test_kit_versions_are_compared_with_the_earlier_one_as_the_baseline():
+    def run(version, first_epoch, end_to_end):
+        return {"model": "ds_cnn", "version": version, "steps_per_s_after_first_epoch": first_epoch,
+                "steps_per_s_end_to_end": end_to_end, "test_accuracy": 0.9}
+
+    table = kit_versions.summary_table([run("old", 5.0, 4.0), run("this kit", 10.0, 6.0)], ["old", "this kit"])
+    rows = table.splitlines()[2:]
+    assert rows[0] == "| ds_cnn | old | 1 | 5 | 1.00 | 4 | 1.00 | 0.9 |"
+    assert rows[1] == "| ds_cnn | this kit | 1 | 10 | 2.00 | 6 | 1.50 | 0.9 |"
 
 def test_the_comparison_prints_a_row_per_class_and_draws_the_histograms(small_dataset, tmp_path):
     command = [sys.executable, str(ROOT / "benchmarks" / "synthetic_vs_real.py"), "--recordings", str(small_dataset),

@@ -77,8 +77,11 @@ def run_once(kit_dir, model_name, steps, learning_rate, seed, data_dir, train_di
 
 def checked_out(commit, destination):
     """A detached git worktree of `commit` of this kit at destination; a clear error without git."""
-    run = subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(destination), commit],
-                         capture_output=True, text=True)
+    try:
+        run = subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(destination), commit],
+                             capture_output=True, text=True)
+    except FileNotFoundError:
+        sys.exit(f"Cannot check out {commit} of the kit: this needs git on the PATH.")
     if run.returncode != 0:
         sys.exit(f"Cannot check out {commit} of the kit (this needs a git clone of it, with its history):\n"
                  f"{run.stderr.strip()}")

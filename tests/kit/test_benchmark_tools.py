@@ -106,3 +106,18 @@ def test_the_comparison_names_an_unreadable_recording(small_dataset, tmp_path):
                "--data-dir", str(small_dataset)]
     finished = subprocess.run(command, capture_output=True, text=True)
     assert finished.returncode == 2 and "broken.wav" in finished.stderr
+
+
+def test_kit_versions_refuses_a_schedule_too_short_to_time_an_epoch_after_the_first():
+    command = [sys.executable, str(ROOT / "benchmarks" / "kit_versions.py"), "--steps", "200,50"]
+    finished = subprocess.run(command, capture_output=True, text=True)
+    assert finished.returncode == 1 and "more than 250 steps" in finished.stderr
+
+
+def test_kit_versions_names_a_commit_it_cannot_check_out_and_leaves_no_worktree(tmp_path):
+    command = [sys.executable, str(ROOT / "benchmarks" / "kit_versions.py"), "--against", "no-such-commit",
+               "--data-dir", str(tmp_path)]
+    finished = subprocess.run(command, capture_output=True, text=True)
+    assert finished.returncode == 1 and "Cannot check out no-such-commit" in finished.stderr
+    worktrees = subprocess.run(["git", "-C", str(ROOT), "worktree", "list"], capture_output=True, text=True).stdout
+    assert "kit-versions-" not in worktrees

@@ -60,6 +60,7 @@ def run_once(kit_dir, model_name, steps, learning_rate, seed, data_dir, train_di
 
     keras.utils.set_random_seed(seed)
     started = time.perf_counter()
+    # Built by hand from what every version has (an earlier kit may lack challenge.lab_audio_processor).
     settings = models.lab_model_settings(["yes", "no"])
     processor = data.AudioProcessor(None, data_dir, 25.0, 25.0, ["yes", "no"], 10, 10, settings, micro=True)
     flags = argparse.Namespace(

@@ -165,10 +165,14 @@ def stream_output(command):
     (exit code, its last lines). pip's progress bar stays live when the terminal is one."""
     environment = dict(os.environ, FORCE_COLOR="1") if sys.stdout.isatty() else None
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=environment)
+    terminal = getattr(sys.stdout, "buffer", None)
     kept = b""
     for chunk in iter(lambda: process.stdout.read1(4096), b""):
-        sys.stdout.buffer.write(chunk)
-        sys.stdout.buffer.flush()
+        if terminal:
+            terminal.write(chunk)
+            terminal.flush()
+        else:
+            print(chunk.decode("utf-8", errors="replace"), end="", flush=True)
         kept = (kept + chunk)[-16384:]
     return process.wait(), last_lines(kept.decode("utf-8", errors="replace"))
 

@@ -148,6 +148,12 @@ def test_an_environment_still_without_pip_says_to_install_the_venv_package(tmp_p
     assert stream.commands == []
 
 
+def test_a_real_environment_made_without_pip_is_recognised(tmp_path):
+    bootstrap.venv.EnvBuilder(with_pip=False).create(tmp_path / ".venv")
+    assert not bootstrap.has_pip(bootstrap.venv_python(tmp_path / ".venv"))
+    assert bootstrap.has_pip(Path(bootstrap.sys.executable))
+
+
 def test_a_python_without_ensurepip_is_told_to_install_the_venv_package(tmp_path, monkeypatch):
     monkeypatch.setattr(bootstrap.importlib.util, "find_spec", lambda name: None)
     with pytest.raises(bootstrap.SetupProblem, match="-venv"):

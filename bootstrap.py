@@ -105,7 +105,7 @@ def venv_python(venv_dir=VENV, os_name=os.name):
 def no_pip_advice(version=sys.version_info):
     """What to do when this Python cannot put pip into a new environment."""
     name = f"python{version[0]}.{version[1]}-venv"
-    return (f"This Python cannot put pip into a new environment (its `ensurepip` module is missing). "
+    return (f"This Python cannot put pip into a new environment (its `ensurepip` module is missing or failed). "
             f"On Debian or Ubuntu install it: sudo apt install {name}; then run the same command again. "
             f"Elsewhere, use a Python from python.org, Homebrew or `uv python install {SUGGESTED_PYTHON}`.")
 
@@ -132,8 +132,11 @@ def install_commands(python, root=ROOT):
 
 
 def has_pip(python, run=subprocess.run):
-    """Whether the environment's Python can run pip."""
-    return run([str(python), "-m", "pip", "--version"], capture_output=True).returncode == 0
+    """Whether the environment's Python starts and can run pip."""
+    try:
+        return run([str(python), "-m", "pip", "--version"], capture_output=True).returncode == 0
+    except OSError:  # an interpreter that cannot start (its base Python was removed or replaced)
+        return False
 
 
 def create_environment(venv_dir):

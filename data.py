@@ -16,6 +16,7 @@ Offline, `python synthetic.py DIR` writes a synthetic dataset of the same layout
 """
 
 import concurrent.futures
+import copy
 import dataclasses
 import enum
 import glob
@@ -29,14 +30,14 @@ import tarfile
 import urllib.error
 import urllib.request
 import wave
-from pathlib import Path
+from pathlib import Path, PureWindowsPath
 
 import numpy as np
 import tensorflow as tf
 from tensorflow.lite.experimental.microfrontend.python.ops import audio_microfrontend_op
 
 # The dataset's conventions, used here under the names the lab's notebook knows (data.which_set, ...).
-from files import publish, remove_leftovers, work_in_progress
+from files import default_mode, publish, remove_leftovers, work_in_progress
 from speech_commands import (  # noqa: F401
     BACKGROUND_NOISE_DIR_NAME,
     SILENCE_INDEX,
@@ -356,29 +357,72 @@ def _download(data_url, directory, expected_sha256=None):
     return part_path
 
 
-def _refuse_outside_members(member, destination):
-    """tarfile filter: the standard "data" filter, and absolute names refused rather than stripped."""
-    if member.name.startswith(("/", "\\")) or os.path.isabs(member.name):
-        raise tarfile.AbsolutePathError(member)
-    return tarfile.data_filter(member, destination)
+class RefusedMember(Exception):
+    """A member of the dataset archive the kit does not extract."""
+
+
+SPECIAL_MEMBER_KINDS = {tarfile.CHRTYPE: "character device", tarfile.BLKTYPE: "block device",
+                        tarfile.FIFOTYPE: "fifo"}
+
+
+def checked_member(member, destination):
+    """The kit's rule for one member of the dataset archive, on every Python.
+
+    A file, folder or link is extracted only if it lands inside `destination` and a link only if
+    it points inside it; absolute names, devices and fifos are refused (RefusedMember). The member
+    returned gets the permissions new files get under the umask and the extracting user as owner,
+    never a set-uid bit. Where tarfile has its "data" filter (Python 3.10.12+, 3.11.4+), it runs on
+    top of this; older patch levels, which lack it, are just as safe.
+    """
+    name = member.name
+    if os.path.isabs(name) or PureWindowsPath(name).anchor:
+        raise RefusedMember(f"{name!r} has an absolute path")
+    destination = os.path.realpath(destination)
+    path = os.path.join(destination, name)
+    if not _inside(os.path.realpath(path), destination):
+        raise RefusedMember(f"{name!r} would be extracted outside the dataset folder")
+    if member.issym() or member.islnk():
+        base = os.path.dirname(path) if member.issym() else destination  # hard links name archive paths
+        if os.path.isabs(member.linkname) or not _inside(os.path.realpath(os.path.join(base, member.linkname)),
+                                                         destination):
+            raise RefusedMember(f"{name!r} links to {member.linkname!r}, outside the dataset folder")
+    elif not (member.isfile() or member.isdir()):
+        kind = SPECIAL_MEMBER_KINDS.get(member.type, f"member of type {member.type!r}")
+        raise RefusedMember(f"{name!r} is a {kind}: only files, folders and links are extracted")
+    member = copy.copy(member)
+    member.mode = default_mode(folder=member.isdir())
+    if hasattr(os, "getuid"):
+        member.uid, member.gid, member.uname, member.gname = os.getuid(), os.getgid(), "", ""
+    return member
+
+
+def _inside(path, folder):
+    try:
+        return os.path.commonpath([path, folder]) == folder
+    except ValueError:  # on another drive (Windows)
+        return False
 
 
 def _extract(archive, data_dir):
     """Extracts a .tar.gz into a temporary sibling folder, then renames it to data_dir."""
     data_dir = Path(data_dir)
     partial = work_in_progress(data_dir.parent, f".{data_dir.name}-extracting-", folder=True)
+    refusals = (RefusedMember, getattr(tarfile, "FilterError", RefusedMember))  # FilterError: 3.11.4+
     try:
         from tqdm.auto import tqdm
 
         with tarfile.open(archive, "r:gz") as tar:
-            members = tqdm(tar, desc="Extracting", unit=" files")
-            tar.extractall(partial, members=members, filter=_refuse_outside_members)
+            members = (checked_member(member, partial) for member in tqdm(tar, desc="Extracting", unit=" files"))
+            if hasattr(tarfile, "data_filter"):
+                tar.extractall(partial, members=members, filter=tarfile.data_filter)
+            else:
+                tar.extractall(partial, members=members)
         if not has_dataset(partial):
             raise RuntimeError("The archive holds no <word>/*.wav clips.")
         if data_dir.exists():
             data_dir.rmdir()  # empty, checked by the caller
         publish(partial, data_dir, folder=True)
-    except tarfile.FilterError as error:
+    except refusals as error:
         shutil.rmtree(partial, ignore_errors=True)
         raise RuntimeError(f"Refused to extract the dataset archive: {error}") from error
     except (tarfile.ReadError, EOFError, OSError) as error:

@@ -2,6 +2,7 @@
 
 import http.server
 import io
+import re
 import tarfile
 import threading
 import wave
@@ -85,7 +86,31 @@ def _leftovers(directory):
     return sorted(p.name for p in directory.iterdir())
 
 
-def test_download_extracts_the_archive_into_data_dir(serve, tmp_path):
+@pytest.fixture(params=["tarfile with data_filter", "tarfile without data_filter"])
+def python_tarfile(request, monkeypatch):
+    """Runs a test on this Python's tarfile and on one like Python 3.11.2's (Debian 12), which has
+    no data_filter, no FilterError and no `filter` argument: the same members must be refused."""
+    if request.param == "tarfile without data_filter":
+        extractall = tarfile.TarFile.extractall
+
+        def extractall_without_filter(self, path=".", members=None, *, numeric_owner=False, **unknown):
+            if unknown:
+                raise TypeError(f"extractall() got an unexpected keyword argument {next(iter(unknown))!r}")
+            return extractall(self, path, members, numeric_owner=numeric_owner, filter="fully_trusted")
+
+        monkeypatch.delattr(tarfile, "data_filter")
+        monkeypatch.delattr(tarfile, "FilterError")
+        monkeypatch.setattr(tarfile.TarFile, "extractall", extractall_without_filter)
+    return request.param
+
+
+def _member(name, kind, linkname=""):
+    info = tarfile.TarInfo(name)
+    info.type, info.linkname = kind, linkname
+    return info
+
+
+def test_download_extracts_the_archive_into_data_dir(serve, tmp_path, python_tarfile):
     server = serve({"/speech.tar.gz": _archive()})
     data.maybe_download_and_extract(server.url + "/speech.tar.gz", tmp_path / "speech")
     assert (tmp_path / "speech" / "yes" / "a69b9b3e_nohash_0.wav").is_file()
@@ -106,23 +131,58 @@ def test_an_empty_data_dir_is_filled(serve, tmp_path):
     assert data.has_dataset(tmp_path / "speech")
 
 
-@pytest.mark.parametrize("hostile_name", ["../escape.wav", "/tmp/absolute-microkws.wav"])
-def test_a_member_outside_data_dir_is_refused_and_nothing_is_left(serve, tmp_path, hostile_name):
+@pytest.mark.parametrize("hostile_name, refusal", [
+    ("../escape.wav", "'../escape.wav' would be extracted outside the dataset folder"),
+    ("yes/../../escape.wav", "would be extracted outside the dataset folder"),
+    ("/tmp/absolute-microkws.wav", "'/tmp/absolute-microkws.wav' has an absolute path"),
+    ("C:\\Windows\\escape.wav", "has an absolute path"),
+])
+def test_a_member_outside_data_dir_is_refused_and_nothing_is_left(serve, tmp_path, python_tarfile,
+                                                                  hostile_name, refusal):
     hostile = tarfile.TarInfo(hostile_name)
     hostile.size = 4
     server = serve({"/speech.tar.gz": _archive([hostile])})
-    with pytest.raises(RuntimeError, match="Refused to extract"):
+    with pytest.raises(RuntimeError, match=f"Refused to extract the dataset archive: .*{re.escape(refusal)}"):
         data.maybe_download_and_extract(server.url + "/speech.tar.gz", tmp_path / "speech")
     assert _leftovers(tmp_path) == []
 
 
-def test_a_link_pointing_outside_data_dir_is_refused(serve, tmp_path):
-    link = tarfile.TarInfo("yes/link.wav")
-    link.type, link.linkname = tarfile.SYMTYPE, "../../../etc/passwd"
-    server = serve({"/speech.tar.gz": _archive([link])})
-    with pytest.raises(RuntimeError, match="Refused to extract"):
+@pytest.mark.parametrize("members, refusal", [
+    ([_member("yes/link.wav", tarfile.SYMTYPE, "../../../etc/passwd")], "links to '../../../etc/passwd', outside"),
+    ([_member("yes/link.wav", tarfile.SYMTYPE, "/etc/passwd")], "links to '/etc/passwd', outside"),
+    ([_member("yes/link.wav", tarfile.LNKTYPE, "../outside.wav")], "links to '../outside.wav', outside"),
+    ([_member("up", tarfile.SYMTYPE, "."), _member("up/../../escape", tarfile.SYMTYPE, "yes")],
+     "'up/../../escape' would be extracted outside"),  # a link inside, then a path through it
+    ([_member("yes/device", tarfile.CHRTYPE)], "'yes/device' is a character device"),
+    ([_member("yes/disk", tarfile.BLKTYPE)], "'yes/disk' is a block device"),
+    ([_member("yes/pipe", tarfile.FIFOTYPE)], "'yes/pipe' is a fifo"),
+])
+def test_links_out_devices_and_fifos_are_refused(serve, tmp_path, python_tarfile, members, refusal):
+    server = serve({"/speech.tar.gz": _archive(members)})
+    with pytest.raises(RuntimeError, match=f"Refused to extract the dataset archive: .*{re.escape(refusal)}"):
         data.maybe_download_and_extract(server.url + "/speech.tar.gz", tmp_path / "speech")
     assert _leftovers(tmp_path) == []
+
+
+def test_a_link_inside_data_dir_is_extracted(serve, tmp_path, python_tarfile):
+    server = serve({"/speech.tar.gz": _archive([_member("yes/same.wav", tarfile.SYMTYPE, "a69b9b3e_nohash_0.wav")])})
+    data.maybe_download_and_extract(server.url + "/speech.tar.gz", tmp_path / "speech")
+    assert (tmp_path / "speech" / "yes" / "same.wav").read_bytes() == (tmp_path / "speech" / "yes" / "a69b9b3e_nohash_0.wav").read_bytes()
+
+
+def test_extracted_files_get_no_set_uid_or_write_bits_from_the_archive(serve, tmp_path, python_tarfile):
+    import os
+    import stat
+
+    loose = tarfile.TarInfo("yes/loose_nohash_0.wav")
+    loose.size, loose.mode = 4, 0o4777
+    server = serve({"/speech.tar.gz": _archive([loose])})
+    old = os.umask(0o022)
+    try:
+        data.maybe_download_and_extract(server.url + "/speech.tar.gz", tmp_path / "speech")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "speech" / "yes" / "loose_nohash_0.wav").stat().st_mode) == 0o644
 
 
 def test_an_interrupted_download_leaves_nothing_that_looks_complete(serve, tmp_path):

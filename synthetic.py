@@ -16,7 +16,6 @@ a model trained on it recognizes real people worse than one trained on real reco
 
 import concurrent.futures
 import ctypes
-import ctypes.util
 import functools
 import hashlib
 import json
@@ -130,11 +129,16 @@ VARIANTS = [
     "m1", "m2", "m3", "m4", "m5", "m6", "m7", "f1", "f2", "f3", "f4", "f5",
     "klatt", "klatt2", "klatt3", "klatt4", "klatt6", "Alex", "Andy", "Annie", "Denis", "Gene",
     "Jacky", "Lee", "Michael", "Mike", "Tweaky", "adam", "anika", "aunty", "belinda",
-    "benjamin", "boris", "caleb", "david", "edward", "iven", "iven2", "iven3", "john",
+    "benjamin", "boris", "whisper", "david", "edward", "iven", "iven2", "iven3", "john",
     "kaukovalta", "linda", "max", "michel", "norbert", "pablo", "paul", "pedro", "quincy",
     "rob", "robert", "steph", "steph2", "steph3", "travis", "victor", "zac", "grandma",
-    "grandpa", "ed", "ian", "shelby", "m8", "Alicia", "Andrea", "Storm", "Reed", "klatt5",
+    "grandpa", "ed", "ian", "shelby", "m8", "Alicia", "Andrea", "Storm", "mike2", "klatt5",
 ]
+# No variant may draw from the C library's rand(), whose numbers differ between glibc, macOS and
+# Windows whatever the seed: only the breath noise of eSpeak's speechPlayer synthesizer ("klatt 6"
+# with "breath") does, so "caleb" and "Reed" gave way to "whisper" and "mike2", at their places in
+# the list so that every other speaker keeps its voice. All other noise in eSpeak NG comes from its
+# own generator, seeded by espeak_ng_SetRandSeed, the same everywhere.
 
 
 def describe_dataset(data_dir):
@@ -182,9 +186,6 @@ class ESpeak:
         import espeakng_loader
 
         self.lib = ctypes.CDLL(espeakng_loader.get_library_path())
-        # eSpeak's noise sources (breath, whisper, Klatt aspiration) draw from its own generator
-        # and the C library's rand(); both are seeded before every utterance.
-        self.libc = ctypes.CDLL(ctypes.util.find_library("c") or ctypes.util.find_library("msvcrt"))
         self.sample_rate = self.lib.espeak_Initialize(
             self.AUDIO_OUTPUT_SYNCHRONOUS, 0, espeakng_loader.get_data_path().encode(), 0
         )
@@ -204,7 +205,8 @@ class ESpeak:
 
     def speak(self, text, voice, rate, pitch, pitch_range, volume=100, noise_seed=0):
         """Speaks text; returns float32 samples in [-1, 1] at self.sample_rate (22,050 Hz)."""
-        self.libc.srand(int(noise_seed))
+        # eSpeak's noise (breath, whisper, Klatt aspiration) comes from its own generator, seeded
+        # here before every utterance (see VARIANTS for the one source that would not be).
         self.lib.espeak_ng_SetRandSeed(int(noise_seed))
         if self.lib.espeak_SetVoiceByName(voice.encode()) != 0:
             raise ValueError(f"eSpeak NG has no voice {voice!r}.")
@@ -504,7 +506,8 @@ def _worker():
 
 def _settings(seed, speakers, words, recipe):
     """What a dataset is made from, as recorded in its marker file."""
-    return {"seed": seed, "speakers": speakers, "words": list(words), "recipe": recipe, "version": 4}
+    # version 5: no voice variant draws from the C library's rand() (see VARIANTS)
+    return {"seed": seed, "speakers": speakers, "words": list(words), "recipe": recipe, "version": 5}
 
 
 def make_synthetic_dataset(data_dir, seed=0, speakers=DEFAULT_SPEAKERS, words=WORDS, recipe=None, processes=None):

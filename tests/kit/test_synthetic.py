@@ -1,5 +1,6 @@
 """The synthetic Speech-Commands-style dataset: layout, format, determinism, safety."""
 
+import hashlib
 import json
 import subprocess
 import sys
@@ -266,3 +267,55 @@ def test_compression_halves_the_level_differences_at_an_amount_of_one_half():
 def test_compression_of_amount_zero_changes_nothing():
     word = np.random.default_rng(4).standard_normal(8000)
     np.testing.assert_allclose(synthetic.compress(word, 0.0), word)
+
+
+# --- The same seed, the same clips on every platform ----------------------------------------------
+
+# One speaker, saying "yes" twice, in four voice variants that use each of eSpeak's noise sources:
+# the default synthesizer with breath (f2), its whisper (whisper), the Klatt synthesizer (klatt) and
+# the speechPlayer one (mike2). sha256 of the wav files, as written on Linux x86-64; a change here
+# means the same seed no longer makes the same set.
+PINNED_CLIPS = {
+    "yes/00000000_nohash_0.wav": "4e4391c995e11a05e5ece665be016c75be4f9f9a72c6ec27bfbec15ac1b7bfcf",
+    "yes/00000000_nohash_1.wav": "00a4e80b904ccfe31537eab8941b9756641491e4687e9c02bbfb0e09fa53d7db",
+    "yes/00000001_nohash_0.wav": "2c5e032cc5657408ce4db6f361c0878337be15ccceb48e2fbd17744d0438580c",
+    "yes/00000001_nohash_1.wav": "599edfdf8a56d32b4eb7ea6e48c36d4a1aea4469b7cb33634719b373736c576b",
+    "yes/00000002_nohash_0.wav": "84984d487c2624b3fd706a1bb6fe642c015057d5d3a33ec0ceee9f5db7dc3d03",
+    "yes/00000002_nohash_1.wav": "838aaa2816a914fa2f09502bb88cf7d00559d5635a25112b4484d789b65275a4",
+    "yes/00000003_nohash_0.wav": "26591e33fdbf90f5f24c4da815074085028c30af3d6079989f63b02a397933dd",
+    "yes/00000003_nohash_1.wav": "000c77e3b396321758ab4d2449bc9e188105c420330cfcae057e5be78355b66f",
+}
+
+
+def _pinned_speakers():
+    speaker = synthetic.make_speaker(synthetic.speaker_ids(3, 0)[0], 0)
+    return [{**speaker, "id": f"{i:08x}", "variant": variant} for i, variant in enumerate(["f2", "whisper", "klatt", "mike2"])]
+
+
+def test_the_same_seed_gives_the_pinned_clips(tmp_path):
+    (tmp_path / "yes").mkdir()
+    synthetic._run_in_worker("_speak_speakers", [str(tmp_path), _pinned_speakers(), ["yes"], 0, synthetic.RECIPE])
+    written = {p.relative_to(tmp_path).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+               for p in sorted(tmp_path.rglob("*.wav"))}
+    assert written == PINNED_CLIPS
+
+
+SPEAK_EVERY_VARIANT = """
+import ctypes, ctypes.util, hashlib, sys
+import synthetic
+libc = ctypes.CDLL(ctypes.util.find_library("c") or "ucrtbase")
+espeak = synthetic.ESpeak()
+for variant in synthetic.VARIANTS:
+    libc.srand(int(sys.argv[1]))
+    speech = espeak.speak("happy", "en+" + variant, rate=170, pitch=50, pitch_range=50, noise_seed=1)
+    print(variant, hashlib.sha256(speech.tobytes()).hexdigest())
+"""
+
+
+def test_no_voice_variant_depends_on_the_c_librarys_rand():
+    """rand() gives other numbers on glibc, macOS and Windows: a variant that used it would make
+    another set on each. Seeding rand() differently must change nothing."""
+    spoken = [subprocess.run([sys.executable, "-c", SPEAK_EVERY_VARIANT, str(seed)], cwd=ROOT, check=True,
+                             capture_output=True, text=True).stdout.splitlines() for seed in (1, 2)]
+    assert len(spoken[0]) == len(synthetic.VARIANTS)
+    assert [line for line in spoken[0] if line not in spoken[1]] == []

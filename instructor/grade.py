@@ -190,12 +190,16 @@ def read_source(source):
     if isinstance(source, bytes):
         return source
     if isinstance(source, BundleMember):
-        with zipfile.ZipFile(source.bundle) as archive:
-            info = archive.getinfo(source.member)
-            if info.file_size > MAX_UNPACKED_BYTES:
-                raise RefusedSubmission(f"the submission zip is {info.file_size} bytes, over the cap of "
-                                        f"{MAX_UNPACKED_BYTES // 2**20} MiB")
-            return archive.read(info)
+        try:
+            with zipfile.ZipFile(source.bundle) as archive:
+                info = archive.getinfo(source.member)
+                if info.file_size > MAX_UNPACKED_BYTES:
+                    raise RefusedSubmission(f"the submission zip is {info.file_size} bytes, over the cap of "
+                                            f"{MAX_UNPACKED_BYTES // 2**20} MiB")
+                return archive.read(info)
+        except (UNREADABLE_ZIP, KeyError) as error:  # the download itself is damaged: the TA's to fetch again
+            raise GraderError(f"cannot read {_shown(source.member)} from {source.bundle}: "
+                              f"{type(error).__name__}: {error}") from error
     size = Path(source).stat().st_size
     if size > MAX_UNPACKED_BYTES + 2**20:  # a zip is barely larger than what it holds
         raise RefusedSubmission(f"the zip is {size} bytes, over the cap of {MAX_UNPACKED_BYTES // 2**20} MiB")

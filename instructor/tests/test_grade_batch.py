@@ -3,6 +3,7 @@ statuses, the CSV, groups and datasets. Hostile zips are built here, none needs 
 
 import csv
 import io
+import shutil
 import struct
 import zipfile
 from pathlib import Path
@@ -383,10 +384,15 @@ def test_keywords_of_another_group_than_the_students_are_flagged(tmp_path):
     assert "no student" in grade.group_check(["Eve"], "up,down", mapping, GROUPS)[1]
 
 
-def test_untouched_keywords_are_no_groups_keywords():
+def test_untouched_keywords_are_no_groups_and_are_flagged(tmp_path):
     import challenge
+    import submit
 
-    assert "yes,no" not in challenge.load_challenge()["groups"].values()
+    shutil.copy2(kit.ROOT / "words.txt", tmp_path / "words.txt")
+    assert submit.notebook_keywords(tmp_path) == "yes,no"  # the notebook still runs offline on its example
+    (tmp_path / "words.txt").write_text("yes,no\n")
+    with pytest.raises(ValueError, match="no group's keyword set"):
+        submit.read_words(tmp_path, challenge.load_challenge()["groups"])
 
 
 def test_a_moodle_students_group_mismatch_is_flagged_in_the_row(tmp_path, monkeypatch):

@@ -549,8 +549,8 @@ def grade_one(submission, out_dir, datasets, timeout, batch_dir=None, hide=(), s
         row.update(status=GRADER_ERROR, error=f"grader error on this submission: {type(error).__name__}: {error}")
     results = score(tests, bool(row.get("challenge_passed")), rubric)
     results["output"] = row.get("error", "")  # Gradescope shows the top-level output above the tests
-    if row["status"] == GRADER_ERROR:  # not a grade: no score at all
-        results["output"] = f"The grader failed on this submission (not a grade; ask your TA): {row['error']}"
+    if row["status"] == GRADER_ERROR:  # not a grade: no score at all (the reason is in the TA's row)
+        results["output"] = "The grader failed on this submission: this is not a grade. Your TA will grade it again."
     else:
         row.update(score=results["score"], max_score=results["max_score"])
     try:

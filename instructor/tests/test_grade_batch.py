@@ -605,3 +605,19 @@ def test_a_test_file_that_cannot_be_collected_counts_in_its_own_group(tmp_path):
                       'name="tests.student.test_student_metrics"><error message="collection failure"/></testcase>'
                       '</testsuite></testsuites>')
     assert [(t["group"], t["status"]) for t in grade.read_test_results(report)] == [("metrics", "failed")]
+
+
+def test_a_grader_error_on_gradescope_says_it_is_not_a_grade_and_fails(tmp_path, monkeypatch):
+    import json
+
+    def time_out(*args, **kwargs):
+        raise grade.GraderError("tests did not finish within 1 s")
+
+    monkeypatch.setattr(grade, "run_tests", time_out)
+    upload = tmp_path / "submission"
+    for name, content in STUDENT_CODE.items():
+        (upload / name).parent.mkdir(parents=True, exist_ok=True)
+        (upload / name).write_text(content)
+    assert grade.main(["--gradescope", str(upload), str(tmp_path / "results.json")]) == 1
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert "not a grade" in results["output"] and "did not finish" not in results["output"]

@@ -136,7 +136,7 @@ def _shown(text, limit=200):
 
 def find_submissions(zip_path):
     """One submission: the zip given alone, whatever it holds (a zip inside it is simply not a file
-    the kit takes). Its size on disk and its headers are checked here, its bytes read when graded."""
+    the kit takes). Its size and headers are checked, and its bytes read, when it is graded (read_source)."""
     return [Submission(_label(Path(zip_path).stem), "", "", Path(zip_path))]
 
 

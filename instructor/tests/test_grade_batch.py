@@ -623,3 +623,27 @@ def test_a_grader_error_on_gradescope_says_it_is_not_a_grade_and_fails(tmp_path,
     assert grade.main(["--gradescope", str(upload), str(tmp_path / "results.json")]) == 1
     results = json.loads((tmp_path / "results.json").read_text())
     assert "not a grade" in results["output"] and "did not finish" not in results["output"]
+
+
+def test_the_default_synthetic_set_is_made_by_one_job_at_a_time(monkeypatch):
+    import threading
+    import time
+
+    import synthetic
+
+    running, most = [], []
+
+    def make():
+        running.append(1)
+        most.append(len(running))
+        time.sleep(0.05)
+        running.pop()
+        return Path("/made")
+
+    monkeypatch.setattr(synthetic, "default_dataset", make)
+    threads = [threading.Thread(target=grade.default_synthetic_dataset) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(most) == 4 and max(most) == 1

@@ -699,9 +699,10 @@ def main(argv=None):
     for path, find in [(p, find_submissions) for p in zips] + [(p, find_bundle) for p in bundles]:
         try:
             submissions += find(path)
-        except Exception as error:  # an unreadable bundle is a row, never the end of the batch
-            kind = GraderError if isinstance(error, GraderError) else None
-            reason = str(error) if kind else f"not a readable Moodle download: {type(error).__name__}: {error}"
+        except GraderError as error:  # a bundle that cannot be graded is a row, never the end of the batch
+            submissions.append(Submission(_label(path.stem), "", "", error))
+        except Exception as error:
+            reason = f"not a readable Moodle download: {type(error).__name__}: {error}"
             submissions.append(Submission(_label(path.stem), "", "", GraderError(reason)))
     submissions = unique_labels(submissions)
     earlier = read_rows(out / "results.csv")

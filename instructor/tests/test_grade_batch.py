@@ -647,3 +647,13 @@ def test_the_default_synthetic_set_is_made_by_one_job_at_a_time(monkeypatch):
     for thread in threads:
         thread.join()
     assert len(most) == 4 and max(most) == 1
+
+
+def test_a_moodle_download_that_is_not_a_zip_is_one_grader_error_row(tmp_path):
+    (tmp_path / "moodle.zip").write_bytes(b"half a download")
+    (tmp_path / "a.zip").write_bytes(b"not a zip")
+    out = tmp_path / "results"
+    assert grade.main(["--moodle", str(tmp_path / "moodle.zip"), str(tmp_path / "a.zip"), "--out", str(out)]) == 1
+    rows = {row["submission"]: row for row in _rows(out)}
+    assert rows["moodle"]["status"] == "grader-error" and "not a readable Moodle download" in rows["moodle"]["error"]
+    assert rows["a"]["status"] == "refused-submission"

@@ -42,8 +42,16 @@ def overlay_solution(kit_dir, root=ROOT):
         shutil.copy2(Path(root) / "instructor" / "solution" / Path(relative).name, Path(kit_dir) / relative)
 
 
+GRADING_TESTS_DIR = Path("tests") / "student" / "grading"  # where a kit copy holds the grading-only tests
+
+
 def add_grading_tests(kit_dir, root=ROOT):
     """Copies the grading-only tests (exact figures the public tests do not state) into the student
-    tests of a kit copy, where they run with the student's tests and share their fixtures."""
-    for path in sorted((Path(root) / "instructor" / "grading_tests").glob("test_*.py")):
-        shutil.copy2(path, Path(kit_dir) / "tests" / "student" / f"grading_{path.name}")
+    tests of a kit copy, where they run with the student's tests and share their fixtures.
+
+    The whole instructor/grading_tests/ folder goes to tests/student/grading/ under its own names
+    (test_<group>_*.py, with any helper module or conftest beside them), so pytest collects its
+    tests like any other and each counts in its rubric group (instructor/grade.py's test_group).
+    """
+    shutil.copytree(Path(root) / "instructor" / "grading_tests", Path(kit_dir) / GRADING_TESTS_DIR,
+                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc", ".pytest_cache"), dirs_exist_ok=True)

@@ -1,8 +1,10 @@
-"""instructor/grade.py: good, hostile, broken and hanging submissions, one grading run."""
+"""instructor/grade.py: good, hostile, broken and hanging submissions, one grading run; a model
+trained on the real dataset measured on it in the same batch."""
 
 import csv
 import io
 import json
+import shutil
 import zipfile
 from pathlib import Path
 
@@ -36,9 +38,27 @@ def _good_submission(converted_xs):
     return files
 
 
+def _with_a_yes_no_group(patch):
+    """The class's challenge.toml with a group of the keywords the test model was trained on
+    (yes,no is no group's: the notebook's untouched example)."""
+    real_load_challenge = challenge.load_challenge
+
+    def load_challenge(*args, **kwargs):
+        settings = real_load_challenge(*args, **kwargs)
+        settings["groups"] = {**settings["groups"], "group99": "yes,no"}
+        return settings
+
+    patch.setattr(challenge, "load_challenge", load_challenge)
+
+
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory, converted_xs, small_dataset):
-    folder = tmp_path_factory.mktemp("grading")
+    with pytest.MonkeyPatch.context() as patch:
+        _with_a_yes_no_group(patch)
+        yield _grade_a_batch(tmp_path_factory.mktemp("grading"), converted_xs, small_dataset)
+
+
+def _grade_a_batch(folder, converted_xs, small_dataset):
     good = _good_submission(converted_xs)
     hanging = {**good, "student/metrics.py": "while True:\n    pass\n"}
     moodle = _zip({
@@ -55,70 +75,89 @@ def graded(tmp_path_factory, converted_xs, small_dataset):
         "conftest.py": "raise SystemExit\n",
     }))
     out = folder / "results"
-    grade.main([str(folder / name) for name in ("moodle.zip", "hostile.zip", "broken.zip", "cheat.zip")]
-               + ["--out", str(out), "--jobs", "2", "--timeout", "120", "--data-dir", str(small_dataset)])
+    code = grade.main(["--moodle", str(folder / "moodle.zip")]
+                      + [str(folder / name) for name in ("hostile.zip", "broken.zip", "cheat.zip")]
+                      + ["--out", str(out), "--jobs", "2", "--timeout", "120", "--data-dir", str(small_dataset)])
     rows = {row["submission"]: row for row in csv.DictReader((out / "results.csv").open())}
-    return rows, out
+    return rows, out, code
 
 
 def test_a_good_submission_passes_every_test(graded):
-    rows, _ = graded
+    rows, _, _ = graded
     row = rows["Ada Lovelace_101_assignsubmission_file_"]
-    assert row["error"] == "" and int(row["tests_passed"]) == int(row["tests_total"]) >= 30, row
+    assert row["status"] == "graded" and row["error"] == "" and int(row["tests_passed"]) == int(row["tests_total"]) >= 30, row
+
+
+def test_a_graded_row_counts_the_grading_only_tests(graded):
+    rows, out, _ = graded
+    row = rows["Ada Lovelace_101_assignsubmission_file_"]
+    expected = len(list((kit.ROOT / "instructor" / "grading_tests").glob("test_*.py")))
+    assert int(row["grading_tests_passed"]) == int(row["grading_tests_total"]) >= max(expected, 1), row
+    results = json.loads((out / row["results_folder"] / "results.json").read_text())
+    assert any("(grading):" in test["name"] and test["max_score"] > 0 for test in results["tests"])
+    assert int(rows["cheat"]["grading_tests_total"]) == int(row["grading_tests_total"])
+    assert int(rows["cheat"]["grading_tests_passed"]) == 0
 
 
 def test_moodle_folders_map_to_the_student(graded):
-    rows, _ = graded
+    rows, _, _ = graded
     row = rows["Ada Lovelace_101_assignsubmission_file_"]
     assert (row["student"], row["student_id"], row["names"], row["keywords"]) == ("Ada Lovelace", "101", "Ada Lovelace", "yes,no")
 
 
 def test_the_challenge_is_measured_from_the_model_file(graded):
-    rows, _ = graded
+    rows, _, _ = graded
     row = rows["Ada Lovelace_101_assignsubmission_file_"]
     assert (int(row["rom_bytes"]), int(row["ram_bytes"]), int(row["macs"])) == (8112, 4000, 48000)
     assert 0 <= float(row["int8_test_accuracy"]) <= 1
 
 
-def test_a_hanging_submission_fails_alone(graded):
-    rows, _ = graded
-    assert "did not finish" in rows["Alan Turing_102_assignsubmission_file_"]["error"]
+def test_a_hanging_submission_fails_alone_as_a_grader_error_not_a_grade(graded):
+    rows, _, code = graded
+    row = rows["Alan Turing_102_assignsubmission_file_"]
+    assert "did not finish" in row["error"] and row["status"] == "grader-error" and row["score"] == ""
+    assert code == 1  # the TA is told: a rerun retries it
 
 
 def test_a_hostile_zip_is_refused(graded):
-    rows, _ = graded
-    assert "refused member path" in rows["hostile"]["error"]
+    rows, _, _ = graded
+    assert "refused member path" in rows["hostile"]["error"] and rows["hostile"]["status"] == "refused-submission"
 
 
 def test_a_file_that_is_not_a_zip_is_reported(graded):
-    rows, _ = graded
+    rows, _, _ = graded
     assert "not a readable zip" in rows["broken"]["error"]
 
 
 def test_a_submission_cannot_replace_the_tests(graded):
-    rows, _ = graded
+    rows, _, _ = graded
     row = rows["cheat"]
     assert int(row["tests_passed"]) == 0 and int(row["tests_total"]) >= 30, row
 
 
 def test_each_submission_gets_gradescope_results(graded):
-    _, out = graded
-    results = json.loads((out / "Ada_Lovelace_101_assignsubmission_file_" / "results.json").read_text())
+    rows, out, _ = graded
+    folder = rows["Ada Lovelace_101_assignsubmission_file_"]["results_folder"]
+    results = json.loads((out / folder / "results.json").read_text())
     rubric = challenge.load_challenge()["rubric"]
     student_points = sum(points for group, points in rubric.items() if group != "challenge")
     assert results["max_score"] == pytest.approx(sum(rubric.values()))
-    assert results["score"] >= student_points - 1e-6  # every student test passed
+    assert results["score"] >= student_points - 1e-6  # every student test passed (the challenge aside)
+    assert rows["Ada Lovelace_101_assignsubmission_file_"]["score"] == str(results["score"])
     assert all({"name", "score", "max_score", "status", "output"} <= set(t) for t in results["tests"])
     assert {t["status"] for t in results["tests"]} <= {"passed", "failed"} and "output" in results
 
 
 def test_the_answers_are_put_beside_the_results_for_the_grader(graded):
-    _, out = graded
-    answers = (out / "Ada_Lovelace_101_assignsubmission_file_" / "answers.md").read_text()
+    rows, out, _ = graded
+    folder = out / rows["Ada Lovelace_101_assignsubmission_file_"]["results_folder"]
+    answers = (folder / "answers.txt").read_text()
     assert "## 6. Clips versus the stream" in answers
 
 
-def test_gradescope_mode_grades_an_upload_and_writes_gradescopes_results(tmp_path, converted_xs, small_dataset):
+def test_gradescope_mode_grades_an_upload_and_writes_gradescopes_results(tmp_path, converted_xs, small_dataset,
+                                                                        monkeypatch):
+    _with_a_yes_no_group(monkeypatch)
     upload = tmp_path / "submission"
     for name, content in _good_submission(converted_xs).items():
         (upload / name).parent.mkdir(parents=True, exist_ok=True)
@@ -129,3 +168,26 @@ def test_gradescope_mode_grades_an_upload_and_writes_gradescopes_results(tmp_pat
     results = json.loads(results_path.read_text())
     assert {"score", "max_score", "tests", "output"} <= set(results) and results["tests"]
     assert all(t["status"] in ("passed", "failed") for t in results["tests"])
+
+
+def test_a_model_trained_on_the_real_dataset_is_measured_on_it_in_the_same_batch(tmp_path, converted_xs,
+                                                                                 small_dataset, monkeypatch):
+    """A mixed class: beside the synthetic-trained rows, a real-trained model is measured on the real
+    --data-dir (here a copy of the small set without its synthetic marker: a dataset of real kind)."""
+    import synthetic
+
+    _with_a_yes_no_group(monkeypatch)
+    real = shutil.copytree(small_dataset, tmp_path / "speech_commands", ignore=shutil.ignore_patterns(synthetic.MARKER_NAME))
+    _, int8_path = converted_xs
+    own_dir = tmp_path / "batch" / "submission"
+    (own_dir / "scratch").mkdir(parents=True)
+    models = own_dir / "kit" / "models"
+    models.mkdir(parents=True)
+    shutil.copy2(int8_path, models / "kws_model_student_yesno_quantized.tflite")
+    description = json.loads(int8_path.with_suffix(".json").read_text())
+    description["provenance"]["dataset"] = synthetic.describe_dataset(real)
+    (models / "kws_model_student_yesno_quantized.json").write_text(json.dumps(description))
+    datasets = grade.describe_datasets([small_dataset, real])
+    report, kind = grade.measure(own_dir, own_dir / "kit", "yes,no", datasets, timeout=600)
+    assert kind == "speech_commands" and 0 <= report["int8_test_accuracy"]["value"] <= 1
+    assert report["rom_bytes"]["value"] == 8112

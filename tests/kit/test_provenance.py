@@ -88,6 +88,8 @@ def test_submit_names_the_missing_dataset_instead_of_measuring_on_another(tmp_pa
     monkeypatch.delenv("SPEECH_COMMANDS_DIR", raising=False)
     monkeypatch.setattr(submit, "ROOT", kit)
     monkeypatch.setattr(submit, "check_model_files", lambda paths: [])  # the stand-in files do not load
+    real_load_challenge = challenge.load_challenge  # a class with a yes,no group (challenge.toml has none)
+    monkeypatch.setattr(challenge, "load_challenge", lambda *a, **k: {**real_load_challenge(*a, **k), "groups": {"group99": "yes,no"}})
     assert submit.main(["--skip-tests", "--output", str(kit / "submission.zip")]) == 1
     assert "not on this machine" in capsys.readouterr().out
     assert not (kit / "submission.zip").exists()

@@ -93,3 +93,13 @@ def converted_xs(trained_xs, audio_processor, tmp_path_factory):
     float_path = convert.convert(model, audio_processor, checkpoint, False, "fp32", out / "xs.tflite")
     int8_path = convert.convert(model, audio_processor, checkpoint, True, "int8", out / "xs_quantized.tflite")
     return float_path, int8_path
+
+
+@pytest.fixture(scope="session")
+def environment_without_tflite_micro(tmp_path_factory):
+    """Environment variables for a subprocess in which tflite_micro cannot be imported, as on macOS,
+    Windows or Linux on ARM: a package of that name ahead on PYTHONPATH raises ImportError."""
+    blocker = tmp_path_factory.mktemp("blocker") / "tflite_micro"
+    blocker.mkdir()
+    (blocker / "__init__.py").write_text("raise ImportError('tflite_micro made unimportable by a test')\n")
+    return {**os.environ, "PYTHONPATH": os.pathsep.join([str(blocker.parent), os.environ.get("PYTHONPATH", "")])}

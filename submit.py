@@ -8,7 +8,9 @@ implemented (no stub left) and every question of student/answers.md answered, th
 for your keywords exist and load, the student tests pass, and your int8 model meets the challenge
 limits (challenge.toml; the accuracy is measured on the test split of the dataset the model was
 trained on, as its provenance says: a model of other keywords than words.txt, or one whose
-dataset is not here, is a problem). Problems are listed and nothing is written; --force packs
+dataset is not here, is a problem). Where TFLite-Micro is not installed (macOS, Windows, Linux on
+ARM), the tests and the challenge use LiteRT's reference kernels and the kit's memory planner
+instead, and say so; the grader measures with TFLite-Micro. Problems are listed and nothing is written; --force packs
 anyway and records the problems in the zip's manifest.
 
 The zip holds only student/*.py and student/answers.md, the expected model files and the .json
@@ -224,6 +226,12 @@ def main(argv=None):
     student_problems = unimplemented_student_files() + unanswered_questions(ROOT) + helper_problems
     problems += student_problems
     checks["student_files"] = "ok" if not student_problems else student_problems
+
+    import test_tflite
+
+    runtime = test_tflite.device_runtime()
+    print(f"Device figures: {test_tflite.DEVICE_FIGURES[runtime]}")
+    checks["device_runtime"] = runtime
 
     model_files = challenge.expected_files(words, settings) if words else []
     file_problems = check_model_files(model_files)

@@ -40,6 +40,15 @@ def device_runtime():
     return "tflm" if tflite_micro_available() else "litert_reference"
 
 
+# What stands for the device under each runtime device_runtime() can return: the kernels that
+# classify and the arena figure (estimate.arena_usage), in one line for a report.
+DEVICE_FIGURES = {
+    "tflm": "TFLite-Micro's kernels and arena, as on the microcontroller",
+    "litert_reference": "LiteRT's reference kernels and the kit's memory planner (TFLite-Micro is not installed "
+                        "here, it is published for Linux x86_64 only; the grader measures with TFLite-Micro)",
+}
+
+
 class TFLiteModel:
     """A .tflite model (a path or a tflite_file.Model) ready to classify flat feature vectors, one at
     a time (batch 1)."""
@@ -364,7 +373,8 @@ def main(argv=None):
     parser.add_argument("--truth", help="with --stream: ground truth CSV (word,time_ms) to score against")
     parser.add_argument("--wanted-words", default="yes,no")
     parser.add_argument("--runtime", choices=RUNTIMES, default=None,
-                        help="default: litert for --recordings, the device's (tflm) for --stream")
+                        help="default: litert for --recordings, the device's for --stream (tflm, or "
+                             "litert_reference where TFLite-Micro is not installed)")
     args = parser.parse_args(argv)
     wanted_words = args.wanted_words.split(",")
     model_settings = models.lab_model_settings(wanted_words)
@@ -377,7 +387,10 @@ def main(argv=None):
             import streaming
 
             truth = streaming.read_truth(args.truth) if args.truth else None
-            detections = detect_keywords(args.model, args.stream, wanted_words, model_settings, args.runtime)
+            runtime = args.runtime or device_runtime()
+            if args.runtime is None:
+                print(f"Device figures: {DEVICE_FIGURES[runtime]}")
+            detections = detect_keywords(args.model, args.stream, wanted_words, model_settings, runtime)
             print_stream_report(detections, streaming.stream_metrics(detections, truth) if truth else None)
     except (FileNotFoundError, ValueError, RuntimeError) as error:
         parser.exit(2, f"error: {error}\n")

@@ -4,7 +4,9 @@
     python instructor/release.py --out build/release [--zip]
 
 The release has no instructor/ folder (reference solution, grader, these tools); its notebook,
-student stubs, tests and helpers are the kit's as committed.
+student stubs, tests and helpers are the kit's as committed. Its own test command (`make test`,
+bootstrap.py's test job) runs the test folders it holds, tests/kit; the student tests fail there
+with the stubs, as they should, until the students fill them in.
 """
 
 import argparse

@@ -1,7 +1,6 @@
 """Flow.ipynb runs top to bottom headless, with the untouched student stubs."""
 
 import json
-import os
 import subprocess
 import sys
 
@@ -81,16 +80,12 @@ def test_the_notebook_pictures_are_drawn(flow):
 
 
 @pytest.fixture(scope="module")
-def flow_without_tflite_micro(tmp_path_factory, small_dataset):
+def flow_without_tflite_micro(tmp_path_factory, small_dataset, environment_without_tflite_micro):
     """The flow where tflite-micro cannot be imported, as on macOS, Windows or Linux on ARM."""
     out = tmp_path_factory.mktemp("flow-no-tflm")
-    blocker = tmp_path_factory.mktemp("blocker") / "tflite_micro"
-    blocker.mkdir()
-    (blocker / "__init__.py").write_text("raise ImportError('tflite_micro made unimportable by a test')\n")
-    environment = {**os.environ, "PYTHONPATH": os.pathsep.join([str(blocker.parent), os.environ.get("PYTHONPATH", "")])}
     result = subprocess.run([sys.executable, "run_flow.py", "--steps", "40,20", "--eval-step-interval", "20",
                              "--data-dir", str(small_dataset), "--out", str(out)],
-                            cwd=ROOT, capture_output=True, text=True, timeout=1200, env=environment)
+                            cwd=ROOT, capture_output=True, text=True, timeout=1200, env=environment_without_tflite_micro)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
     return out, result.stdout
 

@@ -281,7 +281,8 @@ def measure(own_dir, kit_dir, words, data_dir, timeout, hide=()):
         command += ["--data-dir", str(Path(data_dir).resolve())]
     report = output_dir / "challenge-report.json"
     try:
-        code, output = run_confined(jail.jail_command(command, own_dir, writable=output_dir, hide=hide), kit.ROOT,
+        code, output = run_confined(jail.jail_command(command, own_dir, writable=output_dir, hide=hide, data=[data_dir]),
+                                    kit.ROOT,
                                     timeout, env=jail.jail_environment(own_dir), memory_bytes=jail.MEMORY_CAP_BYTES)
     except SubmissionError as error:
         raise SubmissionError(f"measuring the model {error}") from error

@@ -23,8 +23,6 @@ import pytest
 
 from instructor import jail
 
-MESSAGE_CAP = 600  # characters of a failure message
-
 jail.limit_own_memory()
 _worker = jail.StudentProcess(
     own_dir=os.environ["MICROKWS_SUBMISSION_DIR"], student_code_dir=os.environ["MICROKWS_STUDENT_CODE"],
@@ -47,7 +45,7 @@ def pytest_runtest_makereport(item, call):
     outcome = yield
     report = outcome.get_result()
     if report.failed:
-        report.longrepr = safe_message(item.nodeid, item.name, call.excinfo, _worker.received)
+        report.longrepr = jail.failure_message(item.nodeid, item.name, call.excinfo, _worker.received)
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -56,43 +54,5 @@ def pytest_make_collect_report(collector):
     report = outcome.get_result()
     if report.failed:
         grader_words = re.search(r"student/\w+\.py could not be imported: [^\n]*", str(report.longrepr))
-        report.longrepr = safe_message(collector.nodeid, Path(str(collector.path)).name, None, [],
+        report.longrepr = jail.failure_message(collector.nodeid, Path(str(collector.path)).name, None, [],
                                        "could not be collected" + (": " + grader_words[0] if grader_words else ""))
-
-
-def safe_message(nodeid, name, excinfo, received, what=None):
-    """A failure message in the grader's words: which test (in words), where it stopped, and what
-    the student code handed back (types and shapes only), capped and limited to plain characters."""
-    test_file = nodeid.split("::")[0]
-    hidden = Path(test_file).name.startswith("grading_")
-    if what is None and excinfo is not None:
-        if excinfo.errisinstance(jail.StudentCodeError):
-            what = str(excinfo.value)  # the grader's own words (jail.StudentCodeError)
-        elif excinfo.errisinstance(ImportError) and str(excinfo.value).startswith("student/"):
-            what = str(excinfo.value)
-        elif excinfo.errisinstance(AssertionError):
-            what = "a check failed" if hidden else f"a check failed at {test_file} line {_test_line(excinfo, test_file)}"
-        else:
-            what = f"stopped by {_known_name(excinfo.type.__name__)}"
-    words = re.sub(r"^test_", "", name).replace("_", " ")
-    message = f"{words}: {what or 'failed'}"
-    if received:
-        message += "; the student code handed back: " + ", ".join(jail.describe(value) for value in received[:5])
-    if not hidden:
-        message += f" (run `pytest {test_file}` at home for the details)"
-    return _plain(message)[:MESSAGE_CAP]
-
-
-def _test_line(excinfo, test_file):
-    """The line of the test file where the check failed (the deepest frame in that file)."""
-    lines = [entry.lineno + 1 for entry in excinfo.traceback if str(entry.path).endswith(test_file)]
-    return lines[-1] if lines else "?"
-
-
-def _known_name(name):
-    return name if name in jail._KNOWN_EXCEPTIONS else "an error"
-
-
-def _plain(text):
-    """text with only printable ASCII (no markup, control or look-alike characters)."""
-    return re.sub(r"[^A-Za-z0-9 _.,:;()/'`=+*-]", "?", text)

@@ -441,7 +441,9 @@ def describe(value):
         items = f" ({', '.join(inner[:3])}{', ...' if len(inner) > 3 else ''})" if inner else ""
         return f"{type(value).__name__} of {len(value)} items{items}"
     if isinstance(value, dict):
-        return f"dict of {len(value)} items"
+        keys = sorted({type(key).__name__ for key in list(value)[:50]})
+        values = sorted({type(item).__name__ for item in list(value.values())[:50]})
+        return f"dict of {len(value)} items" + (f" (keys {'/'.join(keys[:3])}, values {'/'.join(values[:3])})" if value else "")
     shape = getattr(value, "shape", None)
     dtype = getattr(value, "dtype", None)
     name = re.sub(r"[^A-Za-z0-9_.]", "", type(value).__name__)[:40]
@@ -454,6 +456,47 @@ def describe(value):
         except Exception:  # noqa: BLE001 - a model not built yet
             return name
     return name
+
+
+MESSAGE_CAP = 600  # characters of a failure message
+
+
+def failure_message(nodeid, name, excinfo, received, what=None):
+    """A failure message in the grader's words: which test (in words), where it stopped, and what
+    the student code handed back (types and shapes only), capped and limited to plain characters."""
+    test_file = nodeid.split("::")[0]
+    hidden = Path(test_file).name.startswith("grading_")
+    if what is None and excinfo is not None:
+        if excinfo.errisinstance(StudentCodeError):
+            what = str(excinfo.value)  # the grader's own words
+        elif excinfo.errisinstance(ImportError) and str(excinfo.value).startswith("student/"):
+            what = str(excinfo.value)
+        elif excinfo.errisinstance(AssertionError):
+            what = "a check failed" if hidden else f"a check failed at {test_file} line {_test_line(excinfo, test_file)}"
+        else:
+            what = f"stopped by {_known_name(excinfo.type.__name__)}"
+    words = re.sub(r"^test_", "", name).replace("_", " ")
+    message = f"{words}: {what or 'failed'}"
+    if received:
+        message += "; the student code handed back: " + ", ".join(describe(value) for value in received[:5])
+    if not hidden:
+        message += f" (run `pytest {test_file}` at home for the details)"
+    return _plain(message)[:MESSAGE_CAP]
+
+
+def _test_line(excinfo, test_file):
+    """The line of the test (its own frame: the call that states the case) where the check failed."""
+    lines = [entry.lineno + 1 for entry in excinfo.traceback if str(entry.path).endswith(test_file)]
+    return lines[0] if lines else "?"
+
+
+def _known_name(name):
+    return name if name in _KNOWN_EXCEPTIONS else "an error"
+
+
+def _plain(text):
+    """text with only printable ASCII (no markup, control or look-alike characters)."""
+    return re.sub(r"[^A-Za-z0-9 _.,:;()/'`=+*-]", "?", text)
 
 
 class StudentModules(importlib.abc.MetaPathFinder, importlib.abc.Loader):

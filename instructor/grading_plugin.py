@@ -54,5 +54,5 @@ def pytest_make_collect_report(collector):
     report = outcome.get_result()
     if report.failed:
         grader_words = re.search(r"student/\w+\.py could not be imported: [^\n]*", str(report.longrepr))
-        report.longrepr = jail.failure_message(collector.nodeid, Path(str(collector.path)).name, None, [],
-                                       "could not be collected" + (": " + grader_words[0] if grader_words else ""))
+        what = "could not be collected" + (": " + grader_words[0] if grader_words else "")
+        report.longrepr = jail.failure_message(collector.nodeid, Path(str(collector.path)).name, None, [], what)

@@ -64,7 +64,7 @@ exec setpriv --no-new-privs --bounding-set=-all --inh-caps=-all "$@"
 
 @functools.lru_cache(maxsize=None)
 def jail_mode():
-    """The jail that works on this machine, probed once by jailing `true`: "bubblewrap",
+    """The jail that works on this machine, probed once by running Python in it: "bubblewrap",
     "namespaces" or "" (none). MICROKWS_JAIL=off turns it off, MICROKWS_JAIL=namespaces skips
     bubblewrap (to see what a machine without it does)."""
     wanted = os.environ.get("MICROKWS_JAIL", "")
@@ -80,8 +80,9 @@ def jail_mode():
         with tempfile.TemporaryDirectory(prefix="microkws-jail-probe-") as batch:
             own = Path(batch) / "submission"
             (own / "scratch").mkdir(parents=True)
-            command = (_bubblewrap(["true"], own, None, [], [own / "scratch"]) if mode == "bubblewrap"
-                       else _jailed(["true"], own, "", []))
+            python = [sys.executable, "-c", "import sys"]
+            command = (_bubblewrap(python, own, None, [], [own / "scratch"]) if mode == "bubblewrap"
+                       else _jailed(python, own, "", []))
             try:
                 if subprocess.run(command, capture_output=True, timeout=60).returncode == 0:
                     return mode

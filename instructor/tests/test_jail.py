@@ -353,12 +353,12 @@ def test_a_helper_module_the_student_added_is_graded_with_their_files(batch):
 @pytest.mark.slow
 def test_without_namespaces_the_verdict_is_still_decided_outside_student_code(batch, monkeypatch):
     monkeypatch.setenv("MICROKWS_JAIL", "off")
-    jail.namespaces_available.cache_clear()
+    jail.jail_mode.cache_clear()
     try:
         statuses, tests = verdicts(batch, {"metrics.py": (kit.ROOT / "student" / "metrics.py").read_text()
                                            + "import pytest\npytest.skip('nothing here', allow_module_level=True)\n"})
     finally:
         monkeypatch.delenv("MICROKWS_JAIL")
-        jail.namespaces_available.cache_clear()
+        jail.jail_mode.cache_clear()
     assert {s for g, s in statuses if g == "metrics"} == {"failed"}
     assert {s for g, s in statuses if g != "metrics"} == {"passed"}

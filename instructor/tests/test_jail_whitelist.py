@@ -363,6 +363,16 @@ def test_failure_messages_describe_values_and_never_show_them(marker):
     assert len(message) <= jail.MESSAGE_CAP
 
 
+def test_a_grading_only_test_fails_without_showing_where():
+    try:
+        assert 12345 == 54321
+    except AssertionError:
+        excinfo = pytest.ExceptionInfo.from_current()
+    message = jail.failure_message("tests/student/grading_test_estimate_exact.py::test_rom_of_a_case",
+                                   "test_rom_of_a_case", excinfo, [7])
+    assert message == "rom of a case: a check failed; the student code handed back: int"
+
+
 # --- End to end: what the student sees ------------------------------------------------------------
 
 

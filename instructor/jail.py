@@ -135,12 +135,17 @@ def jail_command(command, own_dir, writable=None, hide=(), readable=None, data=(
     if mode == "bubblewrap":
         if readable is None:
             readable = [path for path in own_dir.iterdir() if path.name != "scratch"]
-        readable = [Path(p) for p in [*readable, *data] if p and not any(h == Path(p).resolve() or h in Path(p).resolve().parents
-                                                         for h in hidden)]
+        readable = [Path(p) for p in [*readable, *data] if p and not _under(Path(p).resolve(), hidden)]
         masked = [h for h in hidden if any(Path(p).resolve() in h.parents for p in readable)]
         return _bubblewrap(command, own_dir, writable, readable, [own_dir / "scratch"], masked)
-    seen = [inside(own_dir.resolve(), p) if own_dir.resolve() in p.parents else p for p in hidden]  # after own_dir is moved
+    own = own_dir.resolve()
+    seen = [inside(own, p) if own in p.parents else p for p in hidden]  # where they are once own_dir is moved
     return _jailed(command, own_dir, str(inside(own_dir, writable)) if writable else "", [str(p) for p in seen])
+
+
+def _under(path, folders):
+    """Whether path is one of folders or lies inside one."""
+    return any(folder == path or folder in path.parents for folder in folders)
 
 
 @functools.lru_cache(maxsize=None)
@@ -173,7 +178,7 @@ def _bubblewrap(command, own_dir, writable, readable, scratch, masked=()):
     made = set()
 
     def bind(source, target, option="--ro-bind"):
-        for parent in reversed(Path(target).parents):  # bwrap would copy the host's modes (0700 /root, ...)
+        for parent in reversed(Path(target).parents):  # made by bwrap they may be 0700, closed to nobody
             if str(parent) != "/" and parent not in made:
                 arguments.extend(["--dir", str(parent)])
                 made.add(parent)
@@ -225,7 +230,7 @@ def _python_prefixes():
     prefixes = []
     for prefix in (sys.prefix, sys.exec_prefix, sys.base_prefix, sys.base_exec_prefix):
         path = Path(prefix).absolute()
-        if not any(path == p or p in path.parents for p in prefixes):
+        if not _under(path, prefixes):
             prefixes.append(path)
     return tuple(prefixes)
 
@@ -406,7 +411,8 @@ class StudentProcess:
             value = decode(reply["value"])
         except Exception as error:  # noqa: BLE001 - whatever the value does to the decoder is the student's
             kind = type(error).__name__ if type(error).__name__ in _KNOWN_EXCEPTIONS else "an error"
-            raise StudentCodeError(f"the value handed back is not one the grader takes ({kind} while reading it)") from None
+            raise StudentCodeError(f"the value handed back is not one the grader takes ({kind} while reading it)") \
+                from None
         self.received.append(value)
         return value
 
@@ -444,12 +450,14 @@ def describe(value):
     if isinstance(value, dict):
         keys = sorted({type(key).__name__ for key in list(value)[:50]})
         values = sorted({type(item).__name__ for item in list(value.values())[:50]})
-        return f"dict of {len(value)} items" + (f" (keys {'/'.join(keys[:3])}, values {'/'.join(values[:3])})" if value else "")
+        kinds = f" (keys {'/'.join(keys[:3])}, values {'/'.join(values[:3])})" if value else ""
+        return f"dict of {len(value)} items{kinds}"
     shape = getattr(value, "shape", None)
     dtype = getattr(value, "dtype", None)
     name = re.sub(r"[^A-Za-z0-9_.]", "", type(value).__name__)[:40]
     if shape is not None and dtype is not None:
-        return f"{name} {re.sub(r'[^a-z0-9]', '', str(dtype))[:10]} of shape {tuple(int(n) for n in shape if n is not None)}"
+        dimensions = tuple(int(n) for n in shape if n is not None)
+        return f"{name} {re.sub(r'[^a-z0-9]', '', str(dtype))[:10]} of shape {dimensions}"
     count = getattr(value, "count_params", None)
     if callable(count):
         try:
@@ -473,7 +481,8 @@ def failure_message(nodeid, name, excinfo, received, what=None):
         elif excinfo.errisinstance(ImportError) and str(excinfo.value).startswith("student/"):
             what = str(excinfo.value)
         elif excinfo.errisinstance(AssertionError):
-            what = "a check failed" if hidden else f"a check failed at {test_file} line {_test_line(excinfo, test_file)}"
+            where = "" if hidden else f" at {test_file} line {_test_line(excinfo, test_file)}"
+            what = "a check failed" + where
         else:
             what = f"stopped by {_known_name(excinfo.type.__name__)}"
     words = re.sub(r"^test_", "", name).replace("_", " ")

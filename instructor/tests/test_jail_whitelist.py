@@ -68,7 +68,8 @@ def probe(batch):
         (own / "kit" / "tests" / "student").mkdir(parents=True)
         (own / "student_code" / "student").mkdir(parents=True)
         (own / "student_code" / "student" / "probe.py").write_text(textwrap.dedent(source))
-        worker = jail.StudentProcess(own, own / "student_code", own / "kit", call_seconds=60, cpu_seconds=120, hide=hide)
+        worker = jail.StudentProcess(own, own / "student_code", own / "kit", call_seconds=60, cpu_seconds=120,
+                                     hide=hide)
         workers.append(worker)
         return own, worker
 
@@ -160,7 +161,8 @@ def test_the_mount_table_names_no_hidden_folder(mode, probe, batch, tmp_path):
     probe("def f():\n    return 1\n", name="other")
     _, worker = probe(READER, hide=[results])
     table = call(worker, "mounts")
-    hidden = [str(results), str(batch / "other"), str(kit.ROOT / "instructor"), _kit_git_dir() or str(kit.ROOT / ".git")]
+    hidden = [str(results), str(batch / "other"), str(kit.ROOT / "instructor"),
+              _kit_git_dir() or str(kit.ROOT / ".git")]
     assert not [path for path in hidden if path in table], table
 
 
@@ -306,7 +308,8 @@ HUGE = """
     def huge_model():
         # Replaces the worker's encoder: the reply names a model too large to build, with no weights.
         config = {"module": "keras", "class_name": "Sequential", "config": {"name": "huge", "layers": [
-            {"module": "keras.layers", "class_name": "InputLayer", "config": {"batch_shape": [None, 1000], "name": "in"}},
+            {"module": "keras.layers", "class_name": "InputLayer",
+             "config": {"batch_shape": [None, 1000], "name": "in"}},
             {"module": "keras.layers", "class_name": "Dense", "config": {"units": 900000, "name": "wide"}}]}}
         sys.modules["__main__"].encode = lambda value: {"__keras_model__": json.dumps(config), "weights": []}
         return None

@@ -483,6 +483,8 @@ def failure_message(nodeid, name, excinfo, received, what=None):
         elif excinfo.errisinstance(AssertionError):
             where = "" if hidden else f" at {test_file} line {_test_line(excinfo, test_file)}"
             what = "a check failed" + where
+        elif _seconds_over(excinfo):  # the student tests' own time limit
+            what = f"ran over its time limit of {_seconds_over(excinfo)} s (an endless loop?)"
         else:
             what = f"stopped by {_known_name(excinfo.type.__name__)}"
     words = re.sub(r"^test_", "", name).replace("_", " ")
@@ -498,6 +500,12 @@ def _test_line(excinfo, test_file):
     """The line of the test (its own frame: the call that states the case) where the check failed."""
     lines = [entry.lineno + 1 for entry in excinfo.traceback if str(entry.path).endswith(test_file)]
     return lines[0] if lines else "?"
+
+
+def _seconds_over(excinfo):
+    """The time limit a test ran over (tests/student/conftest.py's message says), or None."""
+    over = re.search(r"ran over (\d+) s", str(excinfo.value))
+    return over[1] if over else None
 
 
 def _known_name(name):

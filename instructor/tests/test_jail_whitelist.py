@@ -376,6 +376,15 @@ def test_a_grading_only_test_fails_without_showing_where():
     assert message == "rom of a case: a check failed; the student code handed back: int"
 
 
+def test_a_test_over_its_time_limit_says_so():
+    try:
+        pytest.fail("test_recall: the call ran over 120 s (an endless loop?)", pytrace=False)
+    except pytest.fail.Exception:
+        excinfo = pytest.ExceptionInfo.from_current()
+    message = jail.failure_message("tests/student/test_student_metrics.py::test_recall", "test_recall", excinfo, [])
+    assert message.startswith("recall: ran over its time limit of 120 s")
+
+
 # --- End to end: what the student sees ------------------------------------------------------------
 
 

@@ -24,6 +24,7 @@ import inspect
 import json
 import os
 import sys
+import traceback
 
 # --- Values as JSON ------------------------------------------------------------------------------
 
@@ -156,6 +157,7 @@ def serve(student_code_dir, kit_dir):
         try:
             reply = answer(json.loads(line))
         except BaseException as error:  # noqa: B036 - SystemExit, pytest.skip(), ... are this call's failure
+            traceback.print_exc()  # into the worker's log, for whoever debugs the submission
             reply = {"error": f"{type(error).__name__}: {error}"[:4000]}
         replies.write(json.dumps(reply) + "\n")
         replies.flush()

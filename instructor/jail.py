@@ -203,6 +203,8 @@ def _bubblewrap(command, own_dir, writable, readable, scratch, masked=()):
         bind((KIT_ROOT / "datasets").resolve(), KIT_ROOT / "datasets")
     for path in readable:
         if Path(path).exists():
+            if root and own_dir.resolve() in Path(path).resolve().parents:
+                _readable_by_all(Path(path))  # copies made under any umask; the batch folder stays closed
             bind(Path(path).resolve(), Path(path).absolute())
     for path in masked:
         arguments.extend(["--perms", "0000", "--size", "4096", "--tmpfs", str(path)])
@@ -222,6 +224,14 @@ def _bubblewrap(command, own_dir, writable, readable, scratch, masked=()):
         command = ["setpriv", f"--reuid={JAILED_UID}", f"--regid={JAILED_UID}", "--clear-groups", "--no-new-privs",
                    "--bounding-set=-all", "--inh-caps=-all", *command]
     return [*arguments, "--", *command]
+
+
+def _readable_by_all(path):
+    """Lets nobody read path (a file or a whole folder of the submission's own copies)."""
+    for item in [path, *(path.rglob("*") if path.is_dir() and not path.is_symlink() else [])]:
+        if not item.is_symlink():
+            mode = item.stat().st_mode
+            item.chmod(mode | 0o444 | (0o111 if item.is_dir() else 0))
 
 
 @functools.lru_cache(maxsize=None)

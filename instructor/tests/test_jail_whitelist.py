@@ -263,6 +263,15 @@ def test_shared_memory_made_inside_does_not_outlive_the_worker(mode, probe):
     assert _host_segment_keys() <= before
 
 
+def test_a_submission_copied_under_a_closed_umask_still_runs(mode, probe):
+    previous = os.umask(0o077)  # a grader whose files only it may read
+    try:
+        _, worker = probe("def answer():\n    return 42\n")
+    finally:
+        os.umask(previous)
+    assert call(worker, "answer") == 42
+
+
 # --- 3. The grader's side: replies, memory, messages ---------------------------------------------
 
 

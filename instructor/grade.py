@@ -476,7 +476,8 @@ def measure(own_dir, kit_dir, words, datasets, timeout, hide=()):
         environment["SPEECH_COMMANDS_DIR"] = str(Path(folder).resolve())
     report = output_dir / "challenge-report.json"
     try:
-        code, output = run_confined(jail.jail_command(command, own_dir, writable=output_dir, hide=hide), kit.ROOT,
+        code, output = run_confined(jail.jail_command(command, own_dir, writable=output_dir, hide=hide, data=[folder]),
+                                    kit.ROOT,
                                     timeout, env=environment, memory_bytes=jail.MEMORY_CAP_BYTES)
     except GraderError as error:
         raise GraderError(f"measuring the model {error}") from error

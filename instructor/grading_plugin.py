@@ -6,13 +6,24 @@ its value comes back (instructor/jail.py). The environment says where the submis
 MICROKWS_SUBMISSION_DIR (its folder), MICROKWS_STUDENT_CODE (the folder holding student/),
 MICROKWS_TEST_SECONDS (a call's time limit), MICROKWS_STEP_SECONDS (the worker's CPU time) and
 MICROKWS_HIDE (more folders the jail hides, os.pathsep between them).
+
+Two more guards, because this process reads what student code sends:
+- its own memory is capped (jail.GRADER_MEMORY_BYTES) from the start: a returned model too large
+  to rebuild fails its test instead of swallowing the machine;
+- a failure's message (shown to the student in results.json) is rewritten in the grader's words:
+  the test that failed, where, and the type and shape of what the student code handed back, never
+  the values themselves (a returned text could be anything the student code read).
 """
 
 import os
+import re
 from pathlib import Path
+
+import pytest
 
 from instructor import jail
 
+jail.limit_own_memory()
 _worker = jail.StudentProcess(
     own_dir=os.environ["MICROKWS_SUBMISSION_DIR"], student_code_dir=os.environ["MICROKWS_STUDENT_CODE"],
     kit_dir=Path.cwd(), call_seconds=float(os.environ.get("MICROKWS_TEST_SECONDS", "120")),
@@ -23,3 +34,25 @@ jail.install(_worker)
 
 def pytest_unconfigure(config):
     _worker.close()
+
+
+def pytest_runtest_setup(item):
+    _worker.received.clear()  # what this test receives, for its failure message
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    if report.failed:
+        report.longrepr = jail.failure_message(item.nodeid, item.name, call.excinfo, _worker.received)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_make_collect_report(collector):
+    outcome = yield
+    report = outcome.get_result()
+    if report.failed:
+        grader_words = re.search(r"student/\w+\.py could not be imported: [^\n]*", str(report.longrepr))
+        what = "could not be collected" + (": " + grader_words[0] if grader_words else "")
+        report.longrepr = jail.failure_message(collector.nodeid, Path(str(collector.path)).name, None, [], what)

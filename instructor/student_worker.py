@@ -8,7 +8,9 @@ and sends it one JSON request per line on standard input:
     {"module": "metrics", "names": true}                              -> the module's public names
     {"module": "metrics", "function": "get_student_metrics", "args": [...]}   -> the call's value
 
-and reads one JSON reply per line, {"value": ...} or {"error": "..."}. Values travel as JSON only
+and reads one JSON reply per line, {"value": ...} or {"error": "..."} ("refused": true when the
+value is not one that can be handed back). Error texts go to the worker's log only: the grader
+words its failure messages itself. Values travel as JSON only
 (encode / decode below: numbers, text, lists, tuples, dicts, NumPy arrays and scalars, a Keras
 model as its architecture and weights, a Keras callback as its settings), so nothing the worker
 sends can run code in the grader: the grader rebuilds Keras objects itself, from Keras's own
@@ -22,6 +24,7 @@ import inspect
 import json
 import os
 import sys
+import traceback
 
 # --- Values as JSON ------------------------------------------------------------------------------
 
@@ -137,7 +140,11 @@ def answer(request):
     if request.get("names"):
         return {"value": [name for name in dir(module) if not name.startswith("_")]}
     function = getattr(module, request["function"])
-    return {"value": encode(function(*decode(request["args"])))}
+    value = function(*decode(request["args"]))
+    try:
+        return {"value": encode(value)}
+    except TypeError as error:
+        return {"error": f"TypeError: {error}", "refused": True}
 
 
 def serve(student_code_dir, kit_dir):
@@ -150,6 +157,7 @@ def serve(student_code_dir, kit_dir):
         try:
             reply = answer(json.loads(line))
         except BaseException as error:  # noqa: B036 - SystemExit, pytest.skip(), ... are this call's failure
+            traceback.print_exc()  # into the worker's log, for whoever debugs the submission
             reply = {"error": f"{type(error).__name__}: {error}"[:4000]}
         replies.write(json.dumps(reply) + "\n")
         replies.flush()

@@ -1,8 +1,9 @@
 """instructor/jail.py: student code runs apart from the verdict, confined, and hands back values only.
 
 Each test is a hostile or broken submission from issue #13's table. The jail's own guarantees
-(read-only files, hidden folders, no network) need Linux namespaces: where unshare is not
-permitted those tests are skipped, and the grader says so in its output.
+(read-only files, hidden folders, no network) need Linux namespaces: where neither bubblewrap nor
+unshare may make them those tests are skipped, and the grader says so in its output.
+test_jail_whitelist.py holds the second round (#23).
 """
 
 import os
@@ -188,7 +189,8 @@ def test_student_code_cannot_write_anywhere_but_its_scratch_space(probe):
     before = kit_file.read_bytes()
     scratch = str(jail.inside(own, own / "scratch" / "note.txt"))
     results = call(worker, "write", [str(kit_file), str(jail.inside(own, own / "kit" / "x.py")), scratch])
-    assert results == ["Read-only file system", "Read-only file system", "written"]
+    refused = {"Read-only file system", "Permission denied", "No such file or directory"}  # by mode and uid
+    assert results[0] in refused and results[1] in refused and results[2] == "written", results
     assert kit_file.read_bytes() == before and not (own / "kit" / "x.py").exists()
 
 
@@ -201,7 +203,8 @@ def test_student_code_cannot_read_the_reference_solution(probe):
             except OSError as error:
                 return error.strerror
     """)
-    assert call(worker, "peek", str(kit.ROOT / "instructor" / "solution" / "metrics.py")) == "Permission denied"
+    assert call(worker, "peek", str(kit.ROOT / "instructor" / "solution" / "metrics.py")) in (
+        "Permission denied", "No such file or directory")  # hidden (namespaces) or absent (bubblewrap)
 
 
 @needs_namespaces
@@ -350,12 +353,12 @@ def test_a_helper_module_the_student_added_is_graded_with_their_files(batch):
 @pytest.mark.slow
 def test_without_namespaces_the_verdict_is_still_decided_outside_student_code(batch, monkeypatch):
     monkeypatch.setenv("MICROKWS_JAIL", "off")
-    jail.namespaces_available.cache_clear()
+    jail.jail_mode.cache_clear()
     try:
         statuses, tests = verdicts(batch, {"metrics.py": (kit.ROOT / "student" / "metrics.py").read_text()
                                            + "import pytest\npytest.skip('nothing here', allow_module_level=True)\n"})
     finally:
         monkeypatch.delenv("MICROKWS_JAIL")
-        jail.namespaces_available.cache_clear()
+        jail.jail_mode.cache_clear()
     assert {s for g, s in statuses if g == "metrics"} == {"failed"}
     assert {s for g, s in statuses if g != "metrics"} == {"passed"}

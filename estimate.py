@@ -341,8 +341,9 @@ def plot_memory_plan(plan, title=None):
         label = axis.text(*anchor, f"#{buffer.tensor.index}: {buffer.size} B", va="center", fontsize=8)
         box = label.get_window_extent(renderer)
         step = box.height * 1.1 * top / axis.get_window_extent(renderer).height  # one label's height, in bytes
-        heights = [anchor[1] + sign * k * step for k in range(1, 200) for sign in (1, -1)]
-        for y in [anchor[1]] + [y for y in heights if step / 2 <= y <= top - step / 2]:
+        start = min(max(anchor[1], step / 2), top - step / 2)  # a label never sticks out of the axes
+        heights = [start + sign * k * step for k in range(1, 200) for sign in (1, -1)]
+        for y in [start] + [y for y in heights if step / 2 <= y <= top - step / 2]:
             label.set_y(y)
             box = label.get_window_extent(renderer)
             if not any(box.overlaps(other) for other in placed):

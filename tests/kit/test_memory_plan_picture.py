@@ -37,3 +37,10 @@ def test_a_label_with_room_stays_on_its_bar():
     plan = _plan([(2000, 0, 1), (2000, 1, 2)])
     labels, _ = _label_boxes(estimate.plot_memory_plan(plan))
     assert sorted(label.get_position()[1] for label in labels) == [1000, 3000]
+
+
+def test_the_label_of_a_buffer_at_the_bottom_stays_inside_the_picture():
+    figure = estimate.plot_memory_plan(_plan([(16, 0, 1), (4000, 1, 2)]))
+    axes_box = figure.axes[0].get_window_extent(figure.canvas.get_renderer())
+    _, boxes = _label_boxes(figure)
+    assert all(axes_box.y0 <= box.y0 and box.y1 <= axes_box.y1 for box in boxes)

@@ -68,9 +68,9 @@ def _shell_cells(notebook):
     return [c for c in notebook.cells if c.cell_type == "code" and '!"{sys.executable}"' in c.source]
 
 
-def _execute(cells, kit_dir, python, environment=None):
-    """Runs the cells in a fresh kernel started by `python` in kit_dir; returns each cell's text output."""
-    path = Path(kit_dir).parent / "cells.ipynb"
+def _execute(cells, path, kit_dir, python, environment=None):
+    """Runs the cells (saved as `path`) in a fresh kernel started by `python` in kit_dir; returns
+    each cell's text output."""
     nbformat.write(nbformat.v4.new_notebook(cells=cells), path)
     script = (
         "import nbformat, sys\nfrom nbclient import NotebookClient\n"
@@ -107,7 +107,7 @@ def test_the_submission_cells_run_in_a_kernel_whose_path_has_no_python(tmp_path)
     unset = ("VIRTUAL_ENV", "PYTHONHOME", "SHELL")
     environment = {key: value for key, value in os.environ.items() if key not in unset}
     environment["PATH"] = str(shell_only)
-    outputs = _execute([setup, probe, *shell_cells], ROOT, sys.executable, environment)
+    outputs = _execute([setup, probe, *shell_cells], tmp_path / "cells.ipynb", ROOT, sys.executable, environment)
     assert "the kernel python runs" in outputs[1] and "not found" in outputs[1]  # no python on PATH
     assert "passed" in outputs[2] or "failed" in outputs[2], outputs[2][-2000:]  # pytest ran
     assert "Names:" in outputs[3], outputs[3][-2000:]  # submit.py ran
@@ -129,7 +129,7 @@ def test_the_notebook_shell_cells_run_from_a_kit_folder_with_a_space_in_its_path
     kit_finder = next(c for c in notebook.cells if c.cell_type == "code")
     setup = nbformat.v4.new_code_cell("import argparse\nFLAGS = argparse.Namespace(run_submission_checks=True)\n"
                                       "print(sys.executable)")
-    outputs = _execute([kit_finder, setup, *_shell_cells(notebook)], kit, python)
+    outputs = _execute([kit_finder, setup, *_shell_cells(notebook)], tmp_path / "cells.ipynb", kit, python)
     assert " " in outputs[1] and outputs[1].strip().startswith(str(kit)), outputs[1]  # the path the cells must quote
     assert "1 passed" in outputs[2], outputs[2][-2000:]
     assert "Names:" in outputs[3], outputs[3][-2000:]

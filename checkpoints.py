@@ -2,8 +2,10 @@
 
 Every call of train.train is a run with its own folder, named for the model, the keywords and the
 time it started: `<train_dir>/<model_name>_<keywords>/run-<YYYYmmdd-HHMMSS>/`. It holds `run.json`
-(what was trained on what: the run's provenance), `best/` with the best weights so far as
-`<model_name>_<val_accuracy>.weights.h5` (Keras 3 weight files), and `backup/` for resuming. Runs
+(what was trained on what: the run's provenance, with the model's architecture as
+`model.to_json()` gives it), `best/` with the best weights so far as
+`<model_name>_<val_accuracy>.weights.h5` (Keras 3 weight files), `backup/` for resuming, and
+`models/` with the run's converted models (convert.py). Runs
 never mix: a reworked model or other keywords start a new run instead of loading or competing
 with old weights; resuming an interrupted run is asked for by name (FLAGS.resume_run).
 `with_weights` gives a copy of a model carrying a checkpoint's weights, so testing and conversion
@@ -38,17 +40,27 @@ def new_run_dir(train_dir, model_name, wanted_words, now=None):
     return candidate
 
 
-def resume_run_dir(train_dir, model_name, wanted_words, run):
-    """The folder of an earlier run to continue (its name, e.g. "run-20261126-115300", or its path)."""
+def find_run_dir(train_dir, model_name, wanted_words, run, purpose="to resume", setting="FLAGS.resume_run"):
+    """The folder of an earlier run (its name, e.g. "run-20261126-115300", or its path)."""
     parent = model_dir(train_dir, model_name, wanted_words)
     candidate = Path(run) if Path(run).is_absolute() or os.sep in str(run) else parent / run
     if not (candidate / RUN_RECORD).is_file():
         runs = sorted(p.name for p in parent.glob("run-*")) if parent.is_dir() else []
         raise ValueError(
-            f"No run {run!r} to resume in {parent}. Runs of this model and these keywords: "
-            f"{', '.join(runs) or 'none'}. Set FLAGS.resume_run = None to start a new run."
+            f"No run {run!r} {purpose} in {parent}. Runs of this model and these keywords: "
+            f"{', '.join(runs) or 'none'}. Set {setting} to one of them, or to None."
         )
     return candidate
+
+
+def resume_run_dir(train_dir, model_name, wanted_words, run):
+    """The folder of an earlier run to continue (its name, e.g. "run-20261126-115300", or its path)."""
+    return find_run_dir(train_dir, model_name, wanted_words, run)
+
+
+def run_of_checkpoint(checkpoint):
+    """The run folder a checkpoint (<run>/best/<file>) belongs to."""
+    return Path(checkpoint).parent.parent
 
 
 def write_run_record(run_dir, record):
@@ -61,7 +73,7 @@ def write_run_record(run_dir, record):
 
 def read_run_record(checkpoint):
     """The run.json of the run a checkpoint (<run>/best/<file>) belongs to, or None."""
-    path = Path(checkpoint).parent.parent / RUN_RECORD
+    path = run_of_checkpoint(checkpoint) / RUN_RECORD
     return json.loads(path.read_text()) if path.is_file() else None
 
 

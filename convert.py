@@ -5,6 +5,10 @@ int8 conversion is full-integer post-training quantization: weights and activati
 The model is converted with a fixed batch of 1, as it runs on the board.
 
 `export_c_array` writes the .tflite as a C array for a TFLite-Micro firmware.
+
+Each training run keeps its converted models in its own folder (`<run>/models/`, see
+`run_models_dir`), so converting a new design never overwrites an earlier one. The files a
+submission hands in live in the kit's `models/`: `copy_run_models` puts one chosen run's there.
 """
 
 import json
@@ -14,7 +18,7 @@ import numpy as np
 import tensorflow as tf
 
 import data
-from checkpoints import read_run_record, with_weights
+from checkpoints import read_run_record, run_of_checkpoint, with_weights
 from files import write_atomically
 
 NUM_REP_DATA_SAMPLES = 100  # validation examples used to calibrate the int8 ranges
@@ -157,3 +161,41 @@ def export_c_array(tflite_path, out_dir, variable_name="g_model"):
     write_atomically(h_path, header)
     write_atomically(cc_path, source)
     return cc_path, h_path
+
+
+def run_models_dir(checkpoint):
+    """Where the models converted from a checkpoint go: the models/ folder of the checkpoint's run."""
+    return run_of_checkpoint(checkpoint) / "models"
+
+
+def model_paths(models_dir, model_name, wanted_words):
+    """The file names of a model for some keywords ("yes,no") in a folder.
+
+    {"float": <name>_<words>.tflite, "int8": <name>_<words>_quantized.tflite, "c_array": <name>_<words>_c/}
+    """
+    base = Path(models_dir) / f"{model_name}_{''.join(w.strip() for w in wanted_words.split(','))}"
+    return {"float": base.with_name(base.name + ".tflite"),
+            "int8": base.with_name(base.name + "_quantized.tflite"),
+            "c_array": base.with_name(base.name + "_c")}
+
+
+def copy_run_models(run_dir, models_dir, model_name, wanted_words):
+    """Copies a run's converted models (both .tflite files with their .json, and the C array) into
+    models_dir, where submit.py looks for them. Returns the paths written.
+
+    Nothing is copied unless the run has all of them.
+    """
+    source, target = model_paths(Path(run_dir) / "models", model_name, wanted_words), model_paths(models_dir, model_name, wanted_words)
+    pairs = []
+    for key in ("float", "int8"):
+        pairs += [(source[key], target[key]), (source[key].with_suffix(".json"), target[key].with_suffix(".json"))]
+    pairs += [(source["c_array"] / name, target["c_array"] / name) for name in ("model_data.cc", "model_data.h")]
+    missing = [str(s) for s, _ in pairs if not s.is_file()]
+    if missing:
+        raise FileNotFoundError(
+            f"Run {Path(run_dir).name} has no converted {model_name} models for {wanted_words} ({missing[0]} is "
+            "missing): convert a checkpoint of that run first (section 7)."
+        )
+    for s, t in pairs:
+        write_atomically(t, s.read_bytes())
+    return [t for _, t in pairs]

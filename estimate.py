@@ -313,7 +313,11 @@ def compare_plans(m):
 
 
 def plot_memory_plan(plan, title=None):
-    """Buffers as bars: operator steps across, arena offset up, labelled with their size."""
+    """Buffers as bars: operator steps across, arena offset up, labelled with their size.
+
+    A label sits on its bar; where small buffers lie too close for that, it moves to the nearest
+    free height, with a line to its bar, so that no two labels overlap.
+    """
     import matplotlib.pyplot as plt
 
     figure, axis = plt.subplots(figsize=(8, 4))
@@ -321,15 +325,33 @@ def plot_memory_plan(plan, title=None):
     for i, (buffer, offset) in enumerate(zip(plan.buffers, plan.offsets)):
         axis.add_patch(plt.Rectangle((buffer.first - 0.4, offset), buffer.last - buffer.first + 0.8,
                                      buffer.size, facecolor=colours[i % 20], edgecolor="black", alpha=0.8))
-        axis.text(buffer.first - 0.35, offset + buffer.size / 2, f"#{buffer.tensor.index}: {buffer.size} B",
-                  va="center", fontsize=8)
     axis.set_xlim(-0.6, max(b.last for b in plan.buffers) + 0.6)
-    axis.set_ylim(0, plan.peak * 1.05)
+    top = plan.peak * 1.05
+    axis.set_ylim(0, top)
     axis.axhline(plan.peak, color="red", linestyle="--", linewidth=1)
     axis.set_xlabel("operator step")
     axis.set_ylabel("arena offset [bytes]")
     axis.set_title(title or f"{plan.method} memory plan: {plan.peak} bytes")
     figure.tight_layout()
+
+    renderer = figure.canvas.get_renderer()
+    placed = []  # the labels' boxes on the canvas
+    for buffer, offset in sorted(zip(plan.buffers, plan.offsets), key=lambda pair: pair[1] + pair[0].size / 2):
+        anchor = (buffer.first - 0.35, offset + buffer.size / 2)
+        label = axis.text(*anchor, f"#{buffer.tensor.index}: {buffer.size} B", va="center", fontsize=8)
+        box = label.get_window_extent(renderer)
+        step = box.height * 1.1 * top / axis.get_window_extent(renderer).height  # one label's height, in bytes
+        start = min(max(anchor[1], step / 2), top - step / 2)  # a label never sticks out of the axes
+        heights = [start + sign * k * step for k in range(1, 200) for sign in (1, -1)]
+        for y in [start] + [y for y in heights if step / 2 <= y <= top - step / 2]:
+            label.set_y(y)
+            box = label.get_window_extent(renderer)
+            if not any(box.overlaps(other) for other in placed):
+                break
+        if label.get_position()[1] != anchor[1]:
+            axis.annotate("", xy=(anchor[0] + 0.05, anchor[1]), xytext=(anchor[0], label.get_position()[1]),
+                          arrowprops={"arrowstyle": "-", "color": "0.3", "linewidth": 0.6})
+        placed.append(box)
     return figure
 
 

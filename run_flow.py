@@ -10,6 +10,9 @@ and int8 .tflite models and the C array, and summary.json. Prints a short summar
 
 Settings reach the notebook as a cell inserted after its `parameters` cell, as papermill does.
 With --data-dir the notebook uses that Speech-Commands-layout folder instead (no download).
+While it runs, the terminal shows each section's title and every cell's output as it comes:
+printed lines, the dataset's progress bar (as text: a notebook widget would never reach a
+terminal) and Keras's training log.
 """
 
 import argparse
@@ -38,6 +41,48 @@ def inject_parameters(notebook, overrides):
     cell = nbformat.v4.new_code_cell(source, metadata={"tags": ["injected-parameters"]})
     notebook.cells.insert(index + 1, cell)
     return notebook
+
+
+# Progress bars as text in the headless run: tqdm.auto would draw a widget, which no terminal shows.
+HEADLESS_SETUP = "import tqdm.auto, tqdm.std\ntqdm.auto.tqdm = tqdm.std.tqdm  # progress bars as text, for the terminal\n"
+
+
+def inject_headless_setup(notebook):
+    """Inserts HEADLESS_SETUP right after the injected parameters (before any cell shows progress)."""
+    index = next(i for i, cell in enumerate(notebook.cells) if "injected-parameters" in cell.metadata.get("tags", []))
+    notebook.cells.insert(index + 1, nbformat.v4.new_code_cell(HEADLESS_SETUP, metadata={"tags": ["headless-setup"]}))
+    return notebook
+
+
+def terminal_text(message):
+    """What a kernel message shows in a terminal: ("stdout" or "stderr", text), or None.
+
+    Printed text and progress bars pass as they are (carriage returns included); a result or a
+    display shows its plain text; a picture shows as one line.
+    """
+    kind, content = message["msg_type"], message["content"]
+    if kind == "stream":
+        return content["name"], content["text"]
+    if kind in ("execute_result", "display_data"):
+        data = content.get("data", {})
+        if "application/vnd.jupyter.widget-view+json" in data or "text/plain" not in data:
+            return None
+        if any(key.startswith("image/") for key in data):
+            return "stdout", f"[picture: {data['text/plain']}]\n"
+        return "stdout", data["text/plain"] + "\n"
+    return None
+
+
+class EchoingClient(NotebookClient):
+    """A NotebookClient that also writes every cell's output to this process's terminal as it arrives."""
+
+    def process_message(self, msg, cell, cell_index):
+        shown = terminal_text(msg)
+        if shown:
+            stream = sys.stderr if shown[0] == "stderr" else sys.stdout
+            stream.write(shown[1])
+            stream.flush()
+        return super().process_message(msg, cell, cell_index)
 
 
 def section_of_each_cell(notebook):
@@ -69,10 +114,11 @@ def run(out_dir, overrides, timeout=3600):
     """Executes Flow.ipynb with the overrides; writes the executed notebook and its HTML copy."""
     from nbconvert import HTMLExporter
 
-    notebook = inject_parameters(nbformat.read(ROOT / "Flow.ipynb", as_version=4), overrides)
-    client = NotebookClient(notebook, timeout=timeout, kernel_name="python3",
-                            resources={"metadata": {"path": str(ROOT)}},
-                            on_cell_start=_section_printer(notebook))
+    notebook = inject_headless_setup(inject_parameters(nbformat.read(ROOT / "Flow.ipynb", as_version=4), overrides))
+    # coalesce_streams: the saved notebook keeps each bar's last state, not every redraw.
+    client = EchoingClient(notebook, timeout=timeout, kernel_name="python3", coalesce_streams=True,
+                           resources={"metadata": {"path": str(ROOT)}},
+                           on_cell_start=_section_printer(notebook))
     try:
         client.execute()
     except CellExecutionError:
@@ -135,7 +181,8 @@ def main(argv=None):
     print(f"  your estimates: ROM {estimates['rom'] or 'not implemented yet'}, RAM {estimates['ram'] or 'not implemented yet'}, "
           f"MACs {estimates['macs'] or 'not implemented yet'}")
     print(f"  notebook: {out / 'Flow.ipynb'} and {out / 'Flow.html'}")
-    print("  models:", *summary["files"], sep="\n    ")
+    print(f"  models of run {summary['run']} (kept in its folder, copied into models/ for submit.py):",
+          *summary["files"], sep="\n    ")
     return 0
 
 

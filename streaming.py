@@ -249,7 +249,8 @@ def plot_stream(samples, sample_rate, times_ms, scores, labels, detections, trut
     wave_axis.set_ylabel("waveform")
     smoothed = _moving_average(np.asarray(scores, float), np.asarray(times_ms), AVERAGE_WINDOW_MS)
     for index, label in enumerate(labels):
-        score_axis.plot(np.asarray(times_ms) / 1000, smoothed[:, index], label=label, linewidth=1)
+        # "_silence_" -> "silence": matplotlib leaves labels that start with "_" out of the legend.
+        score_axis.plot(np.asarray(times_ms) / 1000, smoothed[:, index], label=label.strip("_"), linewidth=1)
     score_axis.axhline(DETECTION_THRESHOLD, color="k", linestyle=":", linewidth=0.8)
     for axis in (wave_axis, score_axis):
         for item in truth:

@@ -1,16 +1,19 @@
 """Training a keyword-spotting model, as the lab's notebook does it, with checkpoints to resume from.
 
-`train(model, audio_processor, flags)` compiles the model with Adam and a piecewise-constant
-learning rate, trains on augmented examples for the flags' number of steps, validates after every
-`eval_step_interval` steps, keeps the best weights by validation accuracy in the run's folder
-(`<train_dir>/<model_name>_<keywords>/run-<time>/best/`, see checkpoints.py), and returns the
-history and the final test accuracy.
+`start_run(model, audio_processor, flags)` makes the run's folder (`<train_dir>/<model_name>_<keywords>/
+run-<time>/`, see checkpoints.py) with its run.json, or finds the run flags.resume_run names, so
+the notebook can print the run's name before training starts. `train(model, audio_processor,
+flags)` then starts the model from freshly drawn weights (unless it resumes a run), compiles it
+with Adam and a piecewise-constant learning rate, trains on augmented examples for the flags'
+number of steps, validates after every `eval_step_interval` steps, keeps the best weights by
+validation accuracy in the run's `best/` folder, and returns the history and the final test accuracy.
 
 Training runs wherever TensorFlow puts it: on a GPU when one is present, and on several devices
 when the model was built inside a `tf.distribute.MirroredStrategy` scope (the global batch stays
 `flags.batch_size`; Keras splits it across the devices).
 """
 
+import json
 import math
 from pathlib import Path
 
@@ -33,17 +36,91 @@ def parse_schedule(flags):
     return steps, rates
 
 
-def train(model, audio_processor, flags, extra_callbacks=()):
+def check_model_name(model, flags):
+    """Refuses a model whose name is not flags.model_name: the run would be filed under the wrong name."""
+    if model.name != flags.model_name:
+        raise ValueError(
+            f"The model is {model.name!r} but FLAGS.model_name is {flags.model_name!r}: after changing "
+            "FLAGS.model_name, run the model cell (section 3) again to build that model, then train."
+        )
+
+
+def architecture(model):
+    """The model's architecture as Keras describes it (model.to_json()), without compile settings."""
+    description = json.loads(model.to_json())
+    description.pop("compile_config", None)
+    return description
+
+
+def start_run(model, audio_processor, flags):
+    """Starts a run and returns its folder (also set as flags.run_dir).
+
+    A new run gets a new folder with its run.json (what is trained on what, the model's
+    architecture included); with flags.resume_run set, the earlier run of that name is continued.
+    """
+    import datetime
+
+    import synthetic
+
+    parse_schedule(flags)  # a schedule that cannot run leaves no run behind
+    check_model_name(model, flags)
+    words = audio_processor.words_list[2:]
+    if getattr(flags, "resume_run", None):
+        run_dir = checkpoints.resume_run_dir(flags.train_dir, flags.model_name, words, flags.resume_run)
+    else:
+        run_dir = checkpoints.new_run_dir(flags.train_dir, flags.model_name, words)
+        checkpoints.write_run_record(run_dir, {
+            "run": run_dir.name,
+            "model_name": flags.model_name,
+            "wanted_words": words,
+            "dataset": synthetic.describe_dataset(audio_processor.data_dir),
+            "model_settings": audio_processor.model_settings,
+            "micro": audio_processor.micro,
+            "schedule": {"how_many_training_steps": str(flags.how_many_training_steps),
+                         "learning_rate": str(flags.learning_rate), "batch_size": flags.batch_size},
+            "architecture": architecture(model),
+            "started": datetime.datetime.now().isoformat(timespec="seconds"),
+        })
+    flags.run_dir = str(run_dir)
+    return run_dir
+
+
+def print_run_start(run_dir, resumed=False):
+    """The run's name, and how to continue it if it is interrupted."""
+    run_dir = Path(run_dir)
+    if resumed:
+        print(f"Resuming run {run_dir.name} (in {run_dir.parent})")
+    else:
+        print(f"New run {run_dir.name} (in {run_dir.parent}). If it is interrupted, continue it with "
+              f"FLAGS.resume_run = {run_dir.name!r}")
+
+
+def fresh_weights(model):
+    """Draws all of the model's weights anew from their initializers, in place.
+
+    Keras models keep their weights between fit calls: without this, training the same model
+    object again would continue from the weights an earlier run left.
+    """
+    model.set_weights(keras.models.clone_model(model).get_weights())
+
+
+def train(model, audio_processor, flags, extra_callbacks=(), run_dir=None):
     """Trains `model` and returns (history, test_accuracy).
 
-    Every call starts a new run in its own folder and sets flags.run_dir to it; its run.json
-    records what was trained on what. With flags.resume_run set to an earlier run's name, that
-    run continues where it stopped instead: Keras's BackupAndRestore keeps the weights, optimizer
-    state and epoch in <run>/backup, and the run's best checkpoint stays the one to beat.
+    run_dir: the folder start_run returned; None starts the run here. A new run starts from fresh
+    weights and sets flags.run_dir to its folder; its run.json records what was trained on what.
+    With flags.resume_run set to an earlier run's name, that run continues where it stopped
+    instead: Keras's BackupAndRestore keeps the weights, optimizer state and epoch in
+    <run>/backup, and the run's best checkpoint stays the one to beat.
     """
     from student.callbacks import get_student_callbacks
 
     steps, rates = parse_schedule(flags)
+    check_model_name(model, flags)
+    run_dir = Path(run_dir) if run_dir else start_run(model, audio_processor, flags)
+    flags.run_dir = str(run_dir)
+    if not getattr(flags, "resume_run", None):
+        fresh_weights(model)
     schedule = keras.optimizers.schedules.PiecewiseConstantDecay(boundaries=_boundaries(steps), values=rates)
     with model.distribute_strategy.scope():
         model.compile(
@@ -52,7 +129,6 @@ def train(model, audio_processor, flags, extra_callbacks=()):
             metrics=["accuracy"],
         )
 
-    flags.run_dir = str(_run_dir(audio_processor, flags))
     modes = audio_processor.Modes
     train_data = audio_processor.get_data(
         modes.TRAINING,
@@ -75,7 +151,7 @@ def train(model, audio_processor, flags, extra_callbacks=()):
             save_best_only=True,
             initial_value_threshold=best_so_far,
         ),
-        keras.callbacks.BackupAndRestore(str(Path(flags.run_dir) / "backup")),
+        keras.callbacks.BackupAndRestore(str(run_dir / "backup")),
         *get_student_callbacks(),
         *extra_callbacks,
     ]
@@ -91,30 +167,6 @@ def train(model, audio_processor, flags, extra_callbacks=()):
     test_data = audio_processor.get_data(modes.TESTING).batch(flags.batch_size)
     _, test_accuracy = model.evaluate(test_data, verbose=0)
     return history, test_accuracy
-
-
-def _run_dir(audio_processor, flags):
-    """A new run's folder, with its run.json written, or the earlier run flags.resume_run names."""
-    import datetime
-
-    import synthetic
-
-    words = audio_processor.words_list[2:]
-    if getattr(flags, "resume_run", None):
-        return checkpoints.resume_run_dir(flags.train_dir, flags.model_name, words, flags.resume_run)
-    run_dir = checkpoints.new_run_dir(flags.train_dir, flags.model_name, words)
-    checkpoints.write_run_record(run_dir, {
-        "run": run_dir.name,
-        "model_name": flags.model_name,
-        "wanted_words": words,
-        "dataset": synthetic.describe_dataset(audio_processor.data_dir),
-        "model_settings": audio_processor.model_settings,
-        "micro": audio_processor.micro,
-        "schedule": {"how_many_training_steps": str(flags.how_many_training_steps),
-                     "learning_rate": str(flags.learning_rate), "batch_size": flags.batch_size},
-        "started": datetime.datetime.now().isoformat(timespec="seconds"),
-    })
-    return run_dir
 
 
 def _boundaries(steps):

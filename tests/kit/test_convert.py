@@ -208,3 +208,44 @@ def test_tflite_test_refuses_a_model_of_other_settings(converted_xs, audio_proce
     other = models.prepare_model_settings(4, **{**models.LAB_AUDIO_SETTINGS, "dct_coefficient_count": 10})
     with pytest.raises(ValueError, match="takes 1960 input values but the model settings give 490"):
         test_tflite.tflite_test(other, audio_processor, int8_path)
+
+
+def _converted_run(run_dir, content):
+    """A run folder holding converted micro_kws_xs yes/no models (stand-in bytes)."""
+    paths = convert.model_paths(run_dir / "models", "micro_kws_xs", "yes,no")
+    for key in ("float", "int8"):
+        paths[key].parent.mkdir(parents=True, exist_ok=True)
+        paths[key].write_bytes(content + key.encode())
+        paths[key].with_suffix(".json").write_text(json.dumps({"provenance": {"run": run_dir.name}}))
+    paths["c_array"].mkdir()
+    for name in ("model_data.cc", "model_data.h"):
+        (paths["c_array"] / name).write_bytes(content)
+    return run_dir
+
+
+def test_models_are_converted_into_the_folder_of_the_checkpoints_run(tmp_path):
+    checkpoint = tmp_path / "run-1" / "best" / "micro_kws_xs_0.900.weights.h5"
+    assert convert.run_models_dir(checkpoint) == tmp_path / "run-1" / "models"
+    paths = convert.model_paths(tmp_path / "m", "micro_kws_xs", "yes,no")
+    assert [paths[k].name for k in ("float", "int8", "c_array")] == [
+        "micro_kws_xs_yesno.tflite", "micro_kws_xs_yesno_quantized.tflite", "micro_kws_xs_yesno_c"]
+
+
+def test_the_models_handed_in_are_the_chosen_runs_and_an_earlier_design_comes_back(tmp_path):
+    first, second = _converted_run(tmp_path / "run-1", b"first"), _converted_run(tmp_path / "run-2", b"second")
+    models_dir = tmp_path / "models"
+    convert.copy_run_models(second, models_dir, "micro_kws_xs", "yes,no")
+    assert (models_dir / "micro_kws_xs_yesno_quantized.tflite").read_bytes() == b"secondint8"
+    written = convert.copy_run_models(first, models_dir, "micro_kws_xs", "yes,no")
+    assert (models_dir / "micro_kws_xs_yesno_quantized.tflite").read_bytes() == b"firstint8"
+    assert json.loads((models_dir / "micro_kws_xs_yesno.json").read_text())["provenance"]["run"] == "run-1"
+    assert (models_dir / "micro_kws_xs_yesno_c" / "model_data.cc").read_bytes() == b"first"
+    assert len(written) == 6 and (second / "models" / "micro_kws_xs_yesno_quantized.tflite").read_bytes() == b"secondint8"
+
+
+def test_a_run_without_converted_models_is_refused_and_nothing_is_copied(tmp_path):
+    run = _converted_run(tmp_path / "run-1", b"x")
+    (run / "models" / "micro_kws_xs_yesno_c" / "model_data.h").unlink()
+    with pytest.raises(FileNotFoundError, match="Run run-1 has no converted micro_kws_xs models .*convert a checkpoint"):
+        convert.copy_run_models(run, tmp_path / "models", "micro_kws_xs", "yes,no")
+    assert not (tmp_path / "models").exists()

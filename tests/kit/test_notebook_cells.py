@@ -6,6 +6,7 @@ import re
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -38,7 +39,11 @@ def test_the_sections_follow_the_lab():
 
 
 def _kit_finder_cell():
-    return next(c.source for c in NOTEBOOK.cells if c.cell_type == "code" and "KIT_URL" in c.source)
+    """The first cell as Python (its %pip lines turned into the calls IPython makes of them)."""
+    from IPython.core.inputtransformer2 import TransformerManager
+
+    source = next(c.source for c in NOTEBOOK.cells if c.cell_type == "code" and "KIT_URL" in c.source)
+    return TransformerManager().transform_cell(source)
 
 
 def test_outside_colab_and_outside_the_kit_the_notebook_says_in_one_line_what_to_do(tmp_path):
@@ -58,25 +63,43 @@ def test_the_kit_finder_is_the_first_code_cell():
     assert "KIT_URL" in first.source
 
 
+def _shell_cells(notebook):
+    """The cells that run the kit's Python from the shell (`!"{sys.executable}" ...`)."""
+    return [c for c in notebook.cells if c.cell_type == "code" and '!"{sys.executable}"' in c.source]
+
+
+def _execute(cells, path, kit_dir, python, environment=None):
+    """Runs the cells (saved as `path`) in a fresh kernel started by `python` in kit_dir; returns
+    each cell's text output."""
+    nbformat.write(nbformat.v4.new_notebook(cells=cells), path)
+    script = (
+        "import nbformat, sys\nfrom nbclient import NotebookClient\n"
+        f"nb = nbformat.read({str(path)!r}, as_version=4)\n"
+        f"NotebookClient(nb, timeout=1200, kernel_name='python3', resources={{'metadata': {{'path': {str(kit_dir)!r}}}}}).execute()\n"
+        f"nbformat.write(nb, {str(path)!r})\n")
+    subprocess.run([str(python), "-c", script], env=environment, check=True, timeout=1500, cwd=kit_dir)
+    executed = nbformat.read(path, as_version=4)
+    return ["".join(o.get("text", "") for o in cell.get("outputs", [])) for cell in executed.cells]
+
+
+def test_every_shell_cell_quotes_the_python_it_runs():
+    """A path with a space ("My Drive", "Lab 1") splits an unquoted {sys.executable} in two."""
+    shell_lines = [line.strip() for c in NOTEBOOK.cells if c.cell_type == "code"
+                   for line in c.source.splitlines() if line.strip().startswith("!")]
+    assert len(shell_lines) == 2, shell_lines
+    assert all(line.startswith('!"{sys.executable}" ') for line in shell_lines), shell_lines
+
+
 @pytest.mark.slow
 def test_the_submission_cells_run_in_a_kernel_whose_path_has_no_python(tmp_path):
     """Jupyter started as .venv/bin/jupyter (venv not activated) gives the kernel a PATH without the
     venv's python: the shell cells must use the kernel's own interpreter."""
-    notebook = nbformat.read(ROOT / "Flow.ipynb", as_version=4)
-    shell_cells = [c for c in notebook.cells if c.cell_type == "code" and "!{sys.executable}" in c.source]
+    shell_cells = _shell_cells(nbformat.read(ROOT / "Flow.ipynb", as_version=4))
     assert len(shell_cells) == 2, "expected the test cell and the submission cell"
     setup = nbformat.v4.new_code_cell(
         "import argparse, sys\nfrom pathlib import Path\nIN_COLAB = False\n"
         "FLAGS = argparse.Namespace(run_submission_checks=True)")
-    probe = nbformat.v4.new_code_cell("!{sys.executable} -c \"print('the kernel python runs')\"\n!python -V")
-    small = nbformat.v4.new_notebook(cells=[setup, probe, *shell_cells])
-    path = tmp_path / "cells.ipynb"
-    nbformat.write(small, path)
-    script = (
-        "import nbformat, sys\nfrom nbclient import NotebookClient\n"
-        f"nb = nbformat.read({str(path)!r}, as_version=4)\n"
-        f"NotebookClient(nb, timeout=1200, kernel_name='python3', resources={{'metadata': {{'path': {str(ROOT)!r}}}}}).execute()\n"
-        f"nbformat.write(nb, {str(path)!r})\n")
+    probe = nbformat.v4.new_code_cell('!"{sys.executable}" -c "print(\'the kernel python runs\')"\n!python -V')
     # A PATH with a shell and nothing else: IPython runs `!` lines through $SHELL or else `sh` on PATH.
     shell_only = tmp_path / "bin"
     shell_only.mkdir()
@@ -84,9 +107,52 @@ def test_the_submission_cells_run_in_a_kernel_whose_path_has_no_python(tmp_path)
     unset = ("VIRTUAL_ENV", "PYTHONHOME", "SHELL")
     environment = {key: value for key, value in os.environ.items() if key not in unset}
     environment["PATH"] = str(shell_only)
-    subprocess.run([sys.executable, "-c", script], env=environment, check=True, timeout=1500)
-    executed = nbformat.read(path, as_version=4)
-    outputs = ["".join(o.get("text", "") for o in cell.get("outputs", [])) for cell in executed.cells]
+    outputs = _execute([setup, probe, *shell_cells], tmp_path / "cells.ipynb", ROOT, sys.executable, environment)
     assert "the kernel python runs" in outputs[1] and "not found" in outputs[1]  # no python on PATH
     assert "passed" in outputs[2] or "failed" in outputs[2], outputs[2][-2000:]  # pytest ran
     assert "Names:" in outputs[3], outputs[3][-2000:]  # submit.py ran
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(sys.platform == "win32", reason="the kit copy links .venv/bin/python")
+def test_the_notebook_shell_cells_run_from_a_kit_folder_with_a_space_in_its_path(tmp_path):
+    """The kit in "Lab 1/microkws" with its .venv inside: the kernel's python has a space in its path."""
+    kit = tmp_path / "Lab 1" / "microkws"
+    shutil.copytree(ROOT, kit, ignore=shutil.ignore_patterns(
+        ".git", ".venv", "datasets", "build", "training", "models", "tests", "instructor", "benchmarks", "docs",
+        "__pycache__", ".pytest_cache"))
+    (kit / ".venv").symlink_to(Path(sys.prefix), target_is_directory=True)
+    (kit / "tests").mkdir()
+    (kit / "tests" / "test_quick.py").write_text("def test_runs():\n    assert True\n")
+    python = kit / ".venv" / "bin" / "python"
+    notebook = nbformat.read(ROOT / "Flow.ipynb", as_version=4)
+    kit_finder = next(c for c in notebook.cells if c.cell_type == "code")
+    setup = nbformat.v4.new_code_cell("import argparse\nFLAGS = argparse.Namespace(run_submission_checks=True)\n"
+                                      "print(sys.executable)")
+    outputs = _execute([kit_finder, setup, *_shell_cells(notebook)], tmp_path / "cells.ipynb", kit, python)
+    assert " " in outputs[1] and outputs[1].strip().startswith(str(kit)), outputs[1]  # the path the cells must quote
+    assert "1 passed" in outputs[2], outputs[2][-2000:]
+    assert "Names:" in outputs[3], outputs[3][-2000:]
+
+
+def _as_colab(source, content_dir):
+    """The first cell as Colab runs it: google.colab imported, /content replaced by content_dir."""
+    fake_colab = "import sys, types\nsys.modules['google.colab'] = types.ModuleType('google.colab')\n"
+    return fake_colab + source.replace('"/content/microkws"', repr(str(content_dir / "microkws")))
+
+
+def test_in_colab_with_no_kit_url_and_no_zip_the_first_cell_says_what_to_do(tmp_path):
+    result = subprocess.run([sys.executable, "-c", _as_colab(_kit_finder_cell(), tmp_path)], cwd=tmp_path,
+                            capture_output=True, text=True)
+    last = result.stderr.strip().splitlines()[-1]
+    assert result.returncode != 0 and "CalledProcessError" not in result.stderr
+    assert "No kit to start from: upload the student kit's microkws.zip" in last and "set KIT_URL" in last
+    assert not (tmp_path / "microkws").exists()
+
+
+def test_in_colab_a_kit_url_git_cannot_fetch_is_named_with_gits_reason(tmp_path):
+    source = _kit_finder_cell().replace('KIT_URL = ""', f"KIT_URL = {str(tmp_path / 'no-such-repo')!r}")
+    result = subprocess.run([sys.executable, "-c", _as_colab(source, tmp_path)], cwd=tmp_path,
+                            capture_output=True, text=True)
+    last = result.stderr.strip().splitlines()[-1]
+    assert result.returncode != 0 and "git could not fetch the kit from KIT_URL" in last and "no-such-repo" in last

@@ -21,6 +21,19 @@ def _scores(rows):
     return np.arange(len(scores)) * STEP_MS, np.array(scores)
 
 
+def test_the_stream_picture_has_a_legend_entry_for_every_score_line():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    times, scores = _scores([(0, 60), (2, 60), (1, 60), (3, 60)])
+    detections = streaming.keyword_detections(times, scores, ["yes", "no"])
+    figure = streaming.plot_stream(np.zeros(16000 * 5, np.int16), 16000, times, scores, LABELS, detections)
+    score_axis = figure.axes[1]
+    legend = [text.get_text() for text in score_axis.get_legend().get_texts()]
+    assert legend == ["silence", "unknown", "yes", "no"]
+    assert len(legend) == len([line for line in score_axis.get_lines() if len(line.get_xdata()) > 2])
+
+
 # --- recognize_commands, on hand-made scores ---------------------------------------------------------
 
 

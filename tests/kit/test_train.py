@@ -196,3 +196,39 @@ def test_the_checkpoint_folder_before_any_training_says_to_train_first():
 
     with pytest.raises(ValueError, match="No training run yet"):
         checkpoints.checkpoint_dir(argparse.Namespace(train_dir="training", model_name="micro_kws_xs"))
+
+
+def test_training_a_model_again_starts_from_fresh_weights(tmp_path, audio_processor, model_settings):
+    model = models.get_model(model_settings, "micro_kws_xs")
+    model.set_weights([np.full_like(w, 0.5) for w in model.get_weights()])  # what an earlier run left
+    flags = lab_flags(tmp_path, how_many_training_steps="1,0", eval_step_interval=1, learning_rate="0.0,0.0")
+    train.train(model, audio_processor, flags)  # a learning rate of 0: the weights stay where training began
+    kernel = model.get_weights()[0]
+    assert not np.all(kernel == 0.5) and len(np.unique(kernel)) > 10
+
+
+def test_a_model_that_is_not_flags_model_name_is_refused_before_a_run_starts(tmp_path, audio_processor, model_settings):
+    flags = lab_flags(tmp_path, model_name="kws_model_student")
+    with pytest.raises(ValueError, match=r"model is 'micro_kws_xs' but FLAGS.model_name is 'kws_model_student'.*"
+                                         r"run the model cell \(section 3\) again"):
+        train.train(models.get_model(model_settings, "micro_kws_xs"), audio_processor, flags)
+    assert not (tmp_path / "training").exists()
+
+
+def test_a_run_is_named_before_training_with_how_to_resume_it(tmp_path, audio_processor, model_settings, capsys):
+    flags = lab_flags(tmp_path)
+    run_dir = train.start_run(models.get_model(model_settings, "micro_kws_xs"), audio_processor, flags)
+    assert flags.run_dir == str(run_dir) and (run_dir / "run.json").is_file() and not (run_dir / "best").exists()
+    train.print_run_start(run_dir)
+    assert f"FLAGS.resume_run = '{run_dir.name}'" in capsys.readouterr().out
+
+
+def test_a_run_records_the_architecture_it_trained(trained_xs, model_settings):
+    import json
+
+    _, _, checkpoint, _ = trained_xs
+    architecture = checkpoints.read_run_record(checkpoint)["architecture"]
+    rebuilt = keras.models.model_from_json(json.dumps(architecture))
+    built = models.get_model(model_settings, "micro_kws_xs")
+    assert [type(layer) for layer in rebuilt.layers] == [type(layer) for layer in built.layers]
+    assert rebuilt.count_params() == built.count_params() and "compile_config" not in architecture

@@ -101,7 +101,7 @@ def check_model(tflite_path, audio_processor, model_settings, settings=None, mac
         report["macs"]["passed"] = False  # not a formula still to write: an operator without a MAC rule
     report["operators"] = {"value": ", ".join(refused) or "allowed", "limit": "allowed_operators", "passed": not refused,
                            "source": "refused: not allowed in challenge.toml" if refused else "challenge.toml"}
-    problems = model_name_problems(m, keras_model, settings)
+    problems = model_name_problems(m, settings)
     if keras_model is not None:
         problems += architecture_problems(m, keras_model)
     if keras_model is not None or problems:
@@ -111,15 +111,14 @@ def check_model(tflite_path, audio_processor, model_settings, settings=None, mac
     return report
 
 
-def model_name_problems(m, keras_model, settings):
-    """Why the model is not the challenge's by name: the Keras model's name, or the model name its
-    provenance (the training run's FLAGS.model_name) records, is not challenge.toml's [model] name."""
+def model_name_problems(m, settings):
+    """Why the model is not the challenge's by name: the model name its provenance records (the
+    training run's FLAGS.model_name, which models.get_model gives the Keras model) is not
+    challenge.toml's [model] name."""
     import convert
 
     name = settings["model"]["name"]
     problems = []
-    if keras_model is not None and keras_model.name != name:
-        problems.append(f"the Keras model is named {keras_model.name!r}, not {name!r}")
     provenance = convert.read_provenance(m.path) if m.path else None
     if provenance and provenance.get("model_name") != name:
         problems.append(f"it was trained as {provenance.get('model_name')!r}, not {name!r} (FLAGS.model_name)")

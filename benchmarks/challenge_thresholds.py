@@ -3,9 +3,10 @@
 the reference design.
 
     python benchmarks/challenge_thresholds.py [--models micro_kws_xs,reference_student]
-        [--wanted-words yes,no] [--steps 8000,2000] [--seeds 3] [--out build/challenge_thresholds]
+        [--wanted-words yes,no] [--steps 8000,2000] [--seeds 3] [--data-dir DIR] [--out build/challenge_thresholds]
 
-Trains each model on the kit's default synthetic set once per seed (0, 1, ..., N-1) with the lab's
+Trains each model on the kit's default synthetic set (or on --data-dir, e.g. the real Speech
+Commands, to calibrate [limits.speech_commands]) once per seed (0, 1, ..., N-1) with the lab's
 training (train.train: its augmentation, batch 100, learning rate 0.001 then 0.0001), converts the
 best checkpoint to int8 (convert.convert) and measures it as the challenge does
 (challenge.measure_challenge: the device runtime on the test split). `micro_kws_xs` is what the
@@ -59,10 +60,11 @@ def main():
     parser.add_argument("--wanted-words", default="yes,no")
     parser.add_argument("--steps", default="8000,2000", help="the schedule, as FLAGS.how_many_training_steps")
     parser.add_argument("--seeds", type=int, default=3, help="training runs, seeds 0..N-1")
+    parser.add_argument("--data-dir", type=Path, default=None, help="default: the kit's synthetic set (made if missing)")
     parser.add_argument("--out", type=Path, default=ROOT / "build" / "challenge_thresholds")
     args = parser.parse_args()
 
-    data_dir = synthetic.default_dataset()
+    data_dir = args.data_dir.resolve() if args.data_dir else synthetic.default_dataset()
     processor = challenge.lab_audio_processor(data_dir, args.wanted_words)
     accuracies = {}
     for model_name in args.models.split(","):

@@ -325,3 +325,23 @@ def test_a_model_trained_under_another_name_is_not_the_challenge_model(converted
                                    keras_model=model)
     assert report["architecture"]["passed"] is False
     assert report["architecture"]["value"] == "it was trained as 'micro_kws_xs', not 'kws_model_student' (FLAGS.model_name)"
+
+
+def test_an_architecture_file_is_read_into_the_model_it_describes(converted_xs, model_settings, tmp_path):
+    import challenge
+
+    path = tmp_path / "architecture.json"
+    path.write_text(models.get_model(model_settings, "micro_kws_xs").to_json())
+    model = challenge.read_architecture(path)
+    assert challenge.architecture_problems(estimate.load_model(converted_xs[1]), model) == []
+
+
+def test_an_architecture_file_with_code_in_it_is_refused(model_settings, tmp_path):
+    import challenge
+
+    inputs = keras.Input(shape=(4,))
+    model = keras.Model(inputs, keras.layers.Lambda(lambda x: x * 2)(inputs))
+    path = tmp_path / "architecture.json"
+    path.write_text(model.to_json())
+    with pytest.raises(ValueError):
+        challenge.read_architecture(path)

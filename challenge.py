@@ -101,14 +101,33 @@ def check_model(tflite_path, audio_processor, model_settings, settings=None, mac
         report["macs"]["passed"] = False  # not a formula still to write: an operator without a MAC rule
     report["operators"] = {"value": ", ".join(refused) or "allowed", "limit": "allowed_operators", "passed": not refused,
                            "source": "refused: not allowed in challenge.toml" if refused else "challenge.toml"}
-    problems = model_name_problems(m, settings)
+    problems, source = model_name_problems(m, settings), "student/model.py"
+    if keras_model is None:  # the architecture the training run recorded (run.json), if it did
+        source = "the architecture its training run recorded"
+        try:
+            keras_model = recorded_model(m)
+        except Exception as error:  # a damaged or forged record: any failure to rebuild it is a refusal
+            problems.append(f"its recorded architecture cannot be read ({type(error).__name__}: {str(error)[:200]})")
     if keras_model is not None:
-        problems += architecture_problems(m, keras_model)
+        try:
+            problems += architecture_problems(m, keras_model)
+        except Exception as error:  # a model the converter refuses is not the file's model either
+            problems.append(f"the model cannot be converted to compare ({type(error).__name__}: {str(error)[:200]})")
     if keras_model is not None or problems:
-        report["architecture"] = {"value": "; ".join(problems) or "what student/model.py builds",
+        report["architecture"] = {"value": "; ".join(problems) or f"what {source} builds",
                                   "limit": settings["model"]["name"], "passed": not problems,
-                                  "source": "refused: not the challenge's model" if problems else "student/model.py"}
+                                  "source": "refused: not the challenge's model" if problems else source}
     return report
+
+
+def recorded_model(m):
+    """The Keras model of the architecture the file's provenance records (the training run's
+    model.to_json()), or None where it records none."""
+    import convert
+
+    provenance = convert.read_provenance(m.path) if m.path else None
+    config = (provenance or {}).get("architecture")
+    return None if config is None else keras_model_from_config(config)
 
 
 def model_name_problems(m, settings):
@@ -216,13 +235,21 @@ def student_keras_model(wanted_words, settings=None):
 
 
 def read_architecture(path):
-    """A Keras model from its JSON architecture (model.to_json()), built from Keras's own layers
-    only: a file naming classes from elsewhere, or code (Lambda), is refused."""
+    """A Keras model from a file holding its JSON architecture (model.to_json())."""
     import json
 
+    return keras_model_from_config(json.loads(Path(path).read_text()))
+
+
+def keras_model_from_config(config):
+    """A Keras model from its architecture (model.to_json() as a dict), built from Keras's own
+    layers only: an architecture naming classes from elsewhere, or code (Lambda), is refused."""
     import keras
 
-    config = json.loads(Path(path).read_text())
+    if isinstance(config, str):
+        import json
+
+        config = json.loads(config)
     modules = set()
     stack = [config]
     while stack:
@@ -234,8 +261,11 @@ def read_architecture(path):
         elif isinstance(item, list):
             stack.extend(item)
     if any(not module.startswith("keras") for module in modules):
-        raise ValueError(f"{path}: the architecture uses classes from outside Keras ({', '.join(sorted(modules))}).")
-    return keras.saving.deserialize_keras_object(config, safe_mode=True)
+        raise ValueError(f"the architecture uses classes from outside Keras ({', '.join(sorted(modules))}).")
+    model = keras.saving.deserialize_keras_object(config, safe_mode=True)
+    if not isinstance(model, keras.Model):
+        raise ValueError(f"the architecture describes a {type(model).__name__}, not a Keras model.")
+    return model
 
 
 def dataset_for_model(tflite_path, wanted_words, data_dir=None):

@@ -208,15 +208,11 @@ def _transposed_convolution_model(model_settings):
 
 
 @pytest.fixture(scope="module")
-def transposed_int8(audio_processor, model_settings, tmp_path):
+def transposed_int8(audio_processor, model_settings, tmp_path_factory):
     """An untrained int8 model of transposed convolutions (random weights: sizes do not depend on them)."""
     model = _transposed_convolution_model(model_settings)
-    return convert.convert(model, audio_processor, None, True, "int8", tmp_path / "transposed.tflite")
-
-
-@pytest.fixture(scope="module")
-def tmp_path(tmp_path_factory):
-    return tmp_path_factory.mktemp("challenge")
+    return convert.convert(model, audio_processor, None, True, "int8",
+                           tmp_path_factory.mktemp("challenge") / "transposed.tflite")
 
 
 def test_rom_counts_every_constant_the_file_stores_once(converted_xs):
@@ -345,3 +341,25 @@ def test_an_architecture_file_with_code_in_it_is_refused(model_settings, tmp_pat
     path.write_text(model.to_json())
     with pytest.raises(ValueError):
         challenge.read_architecture(path)
+
+
+def test_the_architecture_a_training_run_recorded_is_checked_against_the_file(converted_xs, audio_processor,
+                                                                              model_settings, tmp_path):
+    import json
+    import shutil
+
+    import challenge
+
+    int8 = shutil.copy(converted_xs[1], tmp_path / "kws_model_student_yesno_quantized.tflite")
+    description = json.loads(converted_xs[1].with_suffix(".json").read_text())
+    description["provenance"].update(model_name="kws_model_student",
+                                     architecture=json.loads(models.get_model(model_settings, "ds_cnn").to_json()))
+    (tmp_path / "kws_model_student_yesno_quantized.json").write_text(json.dumps(description))
+    report = challenge.check_model(int8, audio_processor, model_settings, mac_formulas=ONES)
+    assert report["architecture"]["passed"] is False and "operator 1 is DEPTHWISE_CONV_2D" in report["architecture"]["value"]
+    description["provenance"]["architecture"] = json.loads(models.get_model(model_settings, "micro_kws_xs").to_json())
+    (tmp_path / "kws_model_student_yesno_quantized.json").write_text(json.dumps(description))
+    report = challenge.check_model(int8, audio_processor, model_settings, mac_formulas=ONES)
+    assert report["architecture"] == {"value": "what the architecture its training run recorded builds",
+                                      "limit": "kws_model_student", "passed": True,
+                                      "source": "the architecture its training run recorded"}

@@ -1,9 +1,11 @@
 """The final challenge: its limits (challenge.toml) and a check of an int8 model against them.
 
 Every number is measured from the .tflite file itself, never taken from the student: accuracy on
-the test split of the dataset the model was trained on (its provenance, see convert.py), weight
-bytes from the graph, best-case RAM from TFLite-Micro's arena, MACs from MAC formulas (the
-student's in the kit; the grader passes the reference ones).
+the test split of the dataset the model was trained on (its provenance, see convert.py) against
+that kind of dataset's threshold, ROM as every constant the file stores, best-case RAM from
+TFLite-Micro's arena, MACs from MAC formulas (the student's in the kit; the grader passes the
+reference ones). A model is refused when it uses an operator challenge.toml does not allow, or is
+not the model student/model.py builds.
 """
 
 import os
@@ -22,6 +24,9 @@ from tflite_file import load_model
 CHALLENGE_FILE = Path(__file__).resolve().parent / "challenge.toml"
 
 
+DATASET_KINDS = ("synthetic", "speech_commands")  # the provenance's kinds, each with its accuracy threshold
+
+
 def load_challenge(path=CHALLENGE_FILE):
     """The challenge settings, with a clear error for a missing or malformed file."""
     path = Path(path)
@@ -31,10 +36,19 @@ def load_challenge(path=CHALLENGE_FILE):
         raise FileNotFoundError(f"{path} is missing: the instructor's challenge file belongs to the kit.") from error
     except tomllib.TOMLDecodeError as error:
         raise ValueError(f"{path} is not valid TOML: {error}") from error
-    for section, keys in (("limits", ("min_int8_test_accuracy", "max_rom_bytes", "max_ram_bytes", "max_macs")),
+    for section, keys in (("limits", ("max_rom_bytes", "max_ram_bytes", "max_macs", "allowed_operators")),
+                          *((f"limits.{kind}", ("min_int8_test_accuracy",)) for kind in DATASET_KINDS),
                           ("model", ("name", "files")), ("groups", ()), ("rubric", ("challenge",))):
-        if section not in settings or any(key not in settings[section] for key in keys):
+        table = settings
+        for part in section.split("."):
+            table = table.get(part) if isinstance(table, dict) else None
+        if not isinstance(table, dict) or any(key not in table for key in keys):
             raise ValueError(f"{path} needs a [{section}] table with {', '.join(keys) or 'entries'}.")
+    counted = estimate.WEIGHT_OPERATORS + estimate.ELEMENTWISE_OPERATORS + estimate.NO_MAC_OPERATORS
+    unknown = [name for name in settings["limits"]["allowed_operators"] if name not in counted]
+    if unknown:
+        raise ValueError(f"{path}: allowed_operators names {', '.join(map(str, unknown))}, which the kit has no MAC "
+                         f"rule for; allow only operators estimate.py counts ({', '.join(counted)}).")
     return settings
 
 
@@ -45,36 +59,148 @@ def expected_files(wanted_words, settings=None):
     return [pattern.format(words=words) for pattern in settings["model"]["files"]]
 
 
-def check_model(tflite_path, audio_processor, model_settings, settings=None, mac_formulas=None):
+def check_model(tflite_path, audio_processor, model_settings, settings=None, mac_formulas=None, keras_model=None):
     """Measures an int8 .tflite against the limits.
 
-    Returns {name: {"value", "limit", "passed", "source"}}. The file is read once. Accuracy and RAM
-    are the device's: TFLite-Micro's kernels and arena where it is installed, elsewhere LiteRT's
-    reference kernels (which may classify a near-tie otherwise) and the kit's planner (the same
-    arena head on the zoo's models). mac_formulas:
-    the module whose MAC formulas count the operations (the student's by default; the grader
-    passes the reference ones).
+    Returns {name: {"value", "limit", "passed", "source"}}: the int8 test accuracy (against the
+    threshold of the kind of dataset audio_processor reads), ROM, RAM, MACs, the operators, and the
+    architecture (see architecture_problems; its row is there when keras_model, the model
+    student/model.py builds, is given or the file's provenance names its model). The file is read
+    once. Accuracy and RAM are the device's: TFLite-Micro's kernels and arena where it is
+    installed, elsewhere LiteRT's reference kernels (which may classify a near-tie otherwise) and
+    the kit's planner (the same arena head on the zoo's models). mac_formulas: the module whose MAC
+    formulas count the operations (the student's by default; the grader passes the reference ones).
     """
+    import synthetic
     from test_tflite import device_runtime, tflite_test
 
     settings = settings or load_challenge()
     limits = settings["limits"]
+    kind = synthetic.describe_dataset(audio_processor.data_dir)["kind"]
     m = load_model(tflite_path)
+    refused = sorted({op.type for op in m.operators} - set(limits["allowed_operators"]))
     runtime = device_runtime()
     accuracy, _ = tflite_test(model_settings, audio_processor, m, mode="test", runtime=runtime)
     arena = estimate.arena_usage(m)
+    try:
+        macs, macs_source = estimate.estimate_model_macs(m, mac_formulas), "MAC formulas"
+    except ValueError as error:
+        macs, macs_source = None, f"not counted: {error}"
     values = {
-        "int8_test_accuracy": (accuracy, limits["min_int8_test_accuracy"], "min", f"{runtime} on the test split"),
-        "rom_bytes": (sum(t.bytes for t in estimate.weight_tensors(m)), limits["max_rom_bytes"], "max",
-                      "weights and biases in the file"),
+        "int8_test_accuracy": (accuracy, limits[kind]["min_int8_test_accuracy"], "min",
+                               f"{runtime} on the test split of the {kind.replace('_', ' ')} dataset"),
+        "rom_bytes": (estimate.rom_bytes(m), limits["max_rom_bytes"], "max", "every constant in the file"),
         "ram_bytes": (arena["head"], limits["max_ram_bytes"], "max", arena["source"]),
-        "macs": (estimate.estimate_model_macs(m, mac_formulas), limits["max_macs"], "max", "MAC formulas"),
+        "macs": (macs, limits["max_macs"], "max", macs_source),
     }
     report = {}
-    for name, (value, limit, kind, source) in values.items():
-        passed = None if value is None else (value >= limit if kind == "min" else value <= limit)
+    for name, (value, limit, kind_of_limit, source) in values.items():
+        passed = None if value is None else (value >= limit if kind_of_limit == "min" else value <= limit)
         report[name] = {"value": value, "limit": limit, "passed": passed, "source": source}
+    if refused and macs is None:
+        report["macs"]["passed"] = False  # not a formula still to write: an operator without a MAC rule
+    report["operators"] = {"value": ", ".join(refused) or "allowed", "limit": "allowed_operators", "passed": not refused,
+                           "source": "refused: not allowed in challenge.toml" if refused else "challenge.toml"}
+    problems, source = model_name_problems(m, settings), "student/model.py"
+    if keras_model is None:  # the architecture the training run recorded (run.json), if it did
+        source = "the architecture its training run recorded"
+        try:
+            keras_model = recorded_model(m)
+        except Exception as error:  # a damaged or forged record: any failure to rebuild it is a refusal
+            problems.append(f"its recorded architecture cannot be read ({type(error).__name__}: {str(error)[:200]})")
+    if keras_model is not None:
+        try:
+            problems += architecture_problems(m, keras_model)
+        except Exception as error:  # a model the converter refuses is not the file's model either
+            problems.append(f"the model cannot be converted to compare ({type(error).__name__}: {str(error)[:200]})")
+    if keras_model is not None or problems:
+        report["architecture"] = {"value": "; ".join(problems) or f"what {source} builds",
+                                  "limit": settings["model"]["name"], "passed": not problems,
+                                  "source": "refused: not the challenge's model" if problems else source}
     return report
+
+
+def recorded_model(m):
+    """The Keras model of the architecture the file's provenance records (the training run's
+    model.to_json()), or None where it records none."""
+    import convert
+
+    provenance = convert.read_provenance(m.path) if m.path else None
+    config = (provenance or {}).get("architecture")
+    return None if config is None else keras_model_from_config(config)
+
+
+def model_name_problems(m, settings):
+    """Why the model is not the challenge's by name: the model name its provenance records (the
+    training run's FLAGS.model_name, which models.get_model gives the Keras model) is not
+    challenge.toml's [model] name."""
+    import convert
+
+    name = settings["model"]["name"]
+    problems = []
+    provenance = convert.read_provenance(m.path) if m.path else None
+    if provenance and provenance.get("model_name") != name:
+        problems.append(f"it was trained as {provenance.get('model_name')!r}, not {name!r} (FLAGS.model_name)")
+    return problems
+
+
+def operator_signature(m):
+    """What an int8 graph is made of: per operator, its type, its output shapes and the shape of its
+    weights (the second input of a layer with weights). Biases are left out: the converter drops a
+    bias that is all zeros, so they depend on the weights' values, not on the architecture."""
+    signature = []
+    for op in m.operators:
+        weights = tuple(op.inputs[1].shape) if op.type in estimate.WEIGHT_OPERATORS and len(op.inputs) > 1 else None
+        signature.append((op.type, tuple(tuple(t.shape) for t in op.outputs), weights))
+    return signature
+
+
+def architecture_problems(m, keras_model):
+    """How the int8 model m differs from what keras_model converts to; [] when it is that model.
+
+    keras_model is converted here once (batch 1, full-integer int8 as convert.py does it, random
+    weights' values do not matter: only operators and shapes are compared)."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="microkws-architecture-") as folder:
+        expected = operator_signature(load_model(_convert_for_comparison(keras_model, folder)))
+    found = operator_signature(m)
+    for index, (want, got) in enumerate(zip(expected, found)):
+        if want != got:
+            return [f"operator {index} is {_describe(got)} in the file, but student/model.py gives {_describe(want)}"]
+    if len(expected) != len(found):
+        return [f"the file has {len(found)} operators, but student/model.py converts to {len(expected)}"]
+    return []
+
+
+def _describe(entry):
+    op_type, outputs, weights = entry
+    return f"{op_type} -> {', '.join(str(list(shape)) for shape in outputs)}" + (
+        f" with weights {list(weights)}" if weights else "")
+
+
+def _convert_for_comparison(keras_model, folder):
+    """keras_model as an int8 .tflite in folder, calibrated on random features in the lab's range;
+    the model itself is left as it is (a batch-1 copy is converted)."""
+    import numpy as np
+    import tensorflow as tf
+
+    import models
+
+    copy = models.with_batch_size(keras_model, 1)
+    rng = np.random.default_rng(0)
+    for layer in copy.layers:
+        if getattr(layer, "bias", None) is not None:  # no all-zero bias for the converter to drop
+            layer.bias.assign(rng.normal(0, 0.1, layer.bias.shape).astype("float32"))
+    converter = tf.lite.TFLiteConverter.from_keras_model(copy)
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    converter.inference_input_type = converter.inference_output_type = tf.int8
+    size = copy.input_shape[-1]
+    converter.representative_dataset = lambda: ([rng.uniform(0, 26, (1, size)).astype(np.float32)] for _ in range(8))
+    path = Path(folder) / "expected.tflite"
+    path.write_bytes(converter.convert())
+    return path
 
 
 def lab_audio_processor(data_dir, wanted_words, **options):
@@ -89,14 +215,57 @@ def lab_audio_processor(data_dir, wanted_words, **options):
                                micro=True, **options)
 
 
-def measure_challenge(tflite_path, wanted_words, data_dir, mac_formulas=None, settings=None):
+def measure_challenge(tflite_path, wanted_words, data_dir, mac_formulas=None, settings=None, keras_model=None):
     """The challenge report of an int8 model of these keywords, on the test split of data_dir.
 
     The one measurement behind the notebook's check, submit.py and the grader, on the lab's
-    AudioProcessor (lab_audio_processor).
+    AudioProcessor (lab_audio_processor). keras_model: the model student/model.py builds, to check
+    that the file is that model (see check_model).
     """
     processor = lab_audio_processor(data_dir, wanted_words)
-    return check_model(tflite_path, processor, processor.model_settings, settings, mac_formulas)
+    return check_model(tflite_path, processor, processor.model_settings, settings, mac_formulas, keras_model)
+
+
+def student_keras_model(wanted_words, settings=None):
+    """The model student/model.py builds for these keywords, named as the challenge names it."""
+    settings = settings or load_challenge()
+    wanted = wanted_words.split(",") if isinstance(wanted_words, str) else list(wanted_words)
+    name = settings["model"]["name"]
+    return models.get_model(models.lab_model_settings(wanted), name, model_name=name)
+
+
+def read_architecture(path):
+    """A Keras model from a file holding its JSON architecture (model.to_json())."""
+    import json
+
+    return keras_model_from_config(json.loads(Path(path).read_text()))
+
+
+def keras_model_from_config(config):
+    """A Keras model from its architecture (model.to_json() as a dict), built from Keras's own
+    layers only: an architecture naming classes from elsewhere, or code (Lambda), is refused."""
+    import keras
+
+    if isinstance(config, str):
+        import json
+
+        config = json.loads(config)
+    modules = set()
+    stack = [config]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            if isinstance(item.get("module"), str):
+                modules.add(item["module"])
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    if any(not module.startswith("keras") for module in modules):
+        raise ValueError(f"the architecture uses classes from outside Keras ({', '.join(sorted(modules))}).")
+    model = keras.saving.deserialize_keras_object(config, safe_mode=True)
+    if not isinstance(model, keras.Model):
+        raise ValueError(f"the architecture describes a {type(model).__name__}, not a Keras model.")
+    return model
 
 
 def dataset_for_model(tflite_path, wanted_words, data_dir=None):
@@ -169,6 +338,11 @@ def main(argv=None):
     parser.add_argument("--mac-formulas", type=Path, help="a Python file with the MAC formulas "
                         "(default: student/estimate.py)")
     parser.add_argument("--json", type=Path, help="write the report to this file as JSON")
+    architecture = parser.add_mutually_exclusive_group()
+    architecture.add_argument("--student-model", action="store_true",
+                              help="check that the file is the model student/model.py builds")
+    architecture.add_argument("--architecture", type=Path,
+                              help="check that the file is this Keras model (its model.to_json(), e.g. from the grader's worker)")
     args = parser.parse_args(argv)
     formulas = None
     if args.mac_formulas:
@@ -178,7 +352,9 @@ def main(argv=None):
     try:
         data_dir = dataset_for_model(args.model.resolve(), args.wanted_words,
                                      args.data_dir.resolve() if args.data_dir else None)
-        report = measure_challenge(args.model.resolve(), args.wanted_words, data_dir, formulas)
+        keras_model = (student_keras_model(args.wanted_words) if args.student_model
+                       else read_architecture(args.architecture) if args.architecture else None)
+        report = measure_challenge(args.model.resolve(), args.wanted_words, data_dir, formulas, keras_model=keras_model)
     except (FileNotFoundError, ValueError, RuntimeError) as error:
         parser.exit(2, f"error: {error}\n")
     if args.json:

@@ -22,7 +22,15 @@ import numpy as np
 from tflite_file import Model, Operator, Tensor, load_model  # noqa: F401
 
 NOT_IMPLEMENTED = "not implemented yet"
+# How each operator counts toward the MACs: the layers with weights by the MAC formulas (the
+# student's, or the reference ones the grader passes); elementwise arithmetic one operation per
+# output value; the rest moves, pools or normalizes values without weights and counts none, as the
+# lab defines MACs. An operator in none of these has no count: the challenge refuses it.
 WEIGHT_OPERATORS = ("FULLY_CONNECTED", "CONV_2D", "DEPTHWISE_CONV_2D")
+ELEMENTWISE_OPERATORS = ("ADD", "SUB", "MUL")
+NO_MAC_OPERATORS = ("RESHAPE", "SOFTMAX", "AVERAGE_POOL_2D", "MAX_POOL_2D", "MEAN", "RELU", "RELU6", "QUANTIZE",
+                    "DEQUANTIZE")
+NO_MAC_RULE = "no MAC rule"
 TFLM_BUFFER_ALIGNMENT = 16  # TFLite-Micro aligns every arena buffer to 16 bytes
 
 
@@ -32,6 +40,12 @@ TFLM_BUFFER_ALIGNMENT = 16  # TFLite-Micro aligns every arena buffer to 16 bytes
 def weight_tensors(m):
     """The constant weight and bias tensors of the FULLY_CONNECTED and convolution operators."""
     return [t for op in m.operators if op.type in WEIGHT_OPERATORS for t in op.inputs[1:] if t.is_constant]
+
+
+def rom_bytes(m):
+    """Bytes of every constant the file stores for the graph, each buffer once: weights, biases, the
+    shapes of RESHAPE, anything an operator reads from flash. The challenge's ROM."""
+    return sum({t.buffer: t.stored_bytes for t in m.tensors if t.is_constant}.values())
 
 
 def student_formulas():
@@ -66,42 +80,56 @@ def estimate_model_ram(m, formulas=None):
 
 
 def operator_macs(op, formulas=None):
-    """MACs of one operator by the given formulas (the student's by default); 0 for other types."""
+    """MACs of one operator: by the given formulas (the student's by default) for the layers with
+    weights, None while such a formula is not implemented. Raises ValueError for an operator the
+    lab has no MAC rule for (see WEIGHT_OPERATORS above)."""
+    if op.type in ELEMENTWISE_OPERATORS:
+        return int(np.prod(op.outputs[0].shape))
+    if op.type in NO_MAC_OPERATORS:
+        return 0
+    if op.type not in WEIGHT_OPERATORS:
+        raise ValueError(f"{op.type} (operator {op.index}): the lab has no MAC rule for it, so the challenge "
+                         "refuses it. Build the model from the layers student/model.py names.")
     formulas = formulas or student_formulas()
     if op.type == "FULLY_CONNECTED":
         weights, output = op.inputs[1], op.outputs[0]
         h_out = int(np.prod(output.shape[:-1]))
         return formulas.estimate_fully_connected_macs(h_out, output.shape[-1], weights.shape[-1])
-    if op.type in ("CONV_2D", "DEPTHWISE_CONV_2D"):
-        data, weights, output = op.inputs[0], op.inputs[1], op.outputs[0]
-        _, h_kernel, w_kernel, _ = weights.shape
-        _, h_out, w_out, c_out = output.shape
-        c_in = data.shape[-1]
-        h_stride, w_stride = op.options.get("strides", (1, 1))
-        if op.type == "CONV_2D":
-            return formulas.estimate_conv2d_macs(h_kernel, w_kernel, c_in, c_out, h_out, w_out, h_stride, w_stride)
-        depth_multiplier = op.options.get("depth_multiplier") or c_out // c_in
-        return formulas.estimate_depthwise_conv2d_macs(
-            h_kernel, w_kernel, c_in, c_out, h_out, w_out, depth_multiplier, h_stride, w_stride)
-    return 0
+    data, weights, output = op.inputs[0], op.inputs[1], op.outputs[0]
+    _, h_kernel, w_kernel, _ = weights.shape
+    _, h_out, w_out, c_out = output.shape
+    c_in = data.shape[-1]
+    h_stride, w_stride = op.options.get("strides", (1, 1))
+    if op.type == "CONV_2D":
+        return formulas.estimate_conv2d_macs(h_kernel, w_kernel, c_in, c_out, h_out, w_out, h_stride, w_stride)
+    depth_multiplier = op.options.get("depth_multiplier") or c_out // c_in
+    return formulas.estimate_depthwise_conv2d_macs(
+        h_kernel, w_kernel, c_in, c_out, h_out, w_out, depth_multiplier, h_stride, w_stride)
+
+
+def uncounted_operators(m):
+    """The operator types of the model that the lab has no MAC rule for (the challenge refuses them)."""
+    known = WEIGHT_OPERATORS + ELEMENTWISE_OPERATORS + NO_MAC_OPERATORS
+    return sorted({op.type for op in m.operators if op.type not in known})
 
 
 def estimate_model_macs(m, formulas=None):
-    """Total MACs by the formulas, or None while any formula the model needs is not implemented."""
+    """Total MACs by the formulas, or None while any formula the model needs is not implemented.
+    Raises ValueError naming an operator the lab has no MAC rule for."""
     counts = [operator_macs(op, formulas) for op in m.operators]
     return None if None in counts else int(sum(counts))
 
 
 def missing_mac_formulas(m, formulas=None):
     """The operator types whose MAC formula is not implemented yet."""
-    return sorted({op.type for op in m.operators if operator_macs(op, formulas) is None})
+    return sorted({op.type for op in m.operators if op.type in WEIGHT_OPERATORS and operator_macs(op, formulas) is None})
 
 
 def layer_table(m, formulas=None):
     """One row per operator: type, output shape, constant bytes, activation bytes, MACs (formulas')."""
     rows = []
     for op in m.operators:
-        macs = operator_macs(op, formulas)
+        macs = NO_MAC_RULE if op.type in uncounted_operators(m) else operator_macs(op, formulas)
         rows.append({
             "operator": op.type,
             "output_shape": op.outputs[0].shape,

@@ -36,6 +36,8 @@ class Tensor:
     bytes: int
     is_constant: bool  # True: stored in the model (ROM); False: an activation buffer (RAM)
     quantization: tuple = None  # (scale, zero_point) of a per-tensor quantized tensor, else None
+    buffer: int = 0  # index of the file's buffer holding a constant's data (tensors may share one)
+    stored_bytes: int = 0  # bytes of data that buffer holds in the file (0 for an activation)
 
     def __str__(self):
         kind = "constant" if self.is_constant else "activation"
@@ -109,9 +111,9 @@ def load_model(tflite_path):
         shape = tuple(int(d) for d in (t.shape if t.shape is not None else []))
         dtype = type_names.get(t.type, f"type{t.type}")
         size = int(np.prod(shape, dtype=np.int64)) * DTYPE_BYTES.get(dtype, 1)
-        is_constant = len(buffer_data(t.buffer)) > 0
+        stored = len(buffer_data(t.buffer))
         tensors.append(Tensor(index, t.name.decode(errors="replace") if t.name else "", shape, dtype, size,
-                              is_constant, _quantization(t.quantization)))
+                              stored > 0, _quantization(t.quantization), int(t.buffer), stored))
 
     operators = []
     for index, op in enumerate(graph.operators):

@@ -1,21 +1,23 @@
 """Tasks (section 10): formulas for the ROM, RAM and compute (MACs) of an int8 model.
 
 estimate.py reads the .tflite graph and calls these functions with plain numbers, so each one is
-the formula you derive on paper. Return None while a function is not implemented.
+the formula you derive on paper (write the derivation into student/answers.md). Return None while
+a function is not implemented.
 """
 
 
 def estimate_rom(weight_tensors):
-    """Bytes needed to store the constant weights and biases of the model.
+    """Bytes needed in flash (ROM) to store the constant weights and biases of the model.
 
     Args:
         weight_tensors: One (shape, dtype) pair per weight or bias tensor of the FULLY_CONNECTED,
             CONV_2D and DEPTHWISE_CONV_2D operators, e.g. ([1, 5, 4, 4], "int8") or ([4], "int32").
-            dtype is one of "int8", "int16", "int32" and "float32" (a float model's weights).
+            shape is a list of ints; dtype is one of "int8", "int16", "int32" and "float32" (a
+            float model's weights). The list may be empty.
 
     Returns:
-        The number of bytes (int): the sum over the tensors of their element count times the
-        bytes of one element of their dtype.
+        The number of bytes (int) these tensors take, stored one after the other without padding;
+        0 for an empty list.
     """
     # TODO: your ROM formula.
     return None
@@ -25,14 +27,15 @@ def estimate_ram(layers):
     """Bytes of RAM for the activation buffers (intermediate tensors) of a linear model.
 
     Args:
-        layers: One (input_bytes, output_bytes) pair per operator, in execution order: the size
-            of the activation tensor the operator reads and of the one it writes. The output of
-            one operator is the input of the next; the first input is the model's input.
+        layers: One (input_bytes, output_bytes) pair of ints per operator, in execution order: the
+            size of the activation tensor the operator reads and of the one it writes. The output
+            of one operator is the input of the next; the first input is the model's input. At
+            least one operator.
 
     Returns:
-        (best_case, worst_case), a tuple of two ints: bytes with optimal memory planning, and with
-        no planning (no two buffers share memory). Assume at most two buffers are in use at the
-        same time (an operator's input and output).
+        (best_case, worst_case), a tuple of two ints in bytes: with optimal memory planning, and
+        with no planning (no two buffers share memory). Assume the graph is processed in a linear
+        way, so that at most two buffers are in use at the same time.
     """
     # TODO: your two RAM formulas.
     return None
@@ -59,8 +62,8 @@ def estimate_conv2d_macs(h_kernel, w_kernel, c_in, c_out, h_out, w_out, h_stride
     Args:
         h_kernel, w_kernel: Kernel height and width.
         c_in, c_out: Input and output channels.
-        h_out, w_out: Output height and width.
-        h_stride, w_stride: Strides (think about whether you need them).
+        h_out, w_out: Output height and width (padding and strides already applied).
+        h_stride, w_stride: Strides. Every argument is given; your formula uses those it needs.
 
     Returns:
         The number of multiply-accumulate operations (int) for one invocation.
@@ -76,9 +79,9 @@ def estimate_depthwise_conv2d_macs(h_kernel, w_kernel, c_in, c_out, h_out, w_out
     Args:
         h_kernel, w_kernel: Kernel height and width.
         c_in, c_out: Input and output channels (c_out = c_in * depth_multiplier).
-        h_out, w_out: Output height and width.
+        h_out, w_out: Output height and width (padding and strides already applied).
         depth_multiplier: Output channels per input channel.
-        h_stride, w_stride: Strides (think about whether you need them).
+        h_stride, w_stride: Strides. Every argument is given; your formula uses those it needs.
 
     Returns:
         The number of multiply-accumulate operations (int) for one invocation.

@@ -15,8 +15,15 @@ def create_student_model(model_settings):
 
     Returns:
         A keras.Model from a flat float32[fingerprint_size] input to label_count softmax
-        probabilities. Use layers that TFLite-Micro runs in int8 (Conv2D, DepthwiseConv2D,
-        Dense, pooling, ReLU, Reshape, Flatten, BatchNormalization).
+        probabilities. The challenge accepts the int8 operators `allowed_operators` in
+        challenge.toml lists, which these layers become: Conv2D, DepthwiseConv2D, Dense,
+        AveragePooling2D, MaxPooling2D, GlobalAveragePooling2D, ReLU, Reshape, Flatten,
+        BatchNormalization, Add, Multiply. A model with other operators (e.g. Conv2DTranspose)
+        is refused.
+
+    The model you submit must be the one this function builds, trained and converted with
+    FLAGS.model_name = "kws_model_student": the grader converts this function's model and
+    compares its operators and shapes with your .tflite file.
     """
     # TODO: design a model that meets the challenge's accuracy, ROM, RAM and MAC limits.
     inputs = keras.Input(shape=(model_settings["fingerprint_size"],), name="input")

@@ -66,3 +66,36 @@ def test_the_layer_table_has_a_row_per_operator(converted_xs):
     rows = estimate.layer_table(estimate.load_model(converted_xs[1]), reference)
     assert [r["operator"] for r in rows][1] == "DEPTHWISE_CONV_2D"
     assert rows[1]["macs"] == 40000 and rows[3]["macs"] == 8000
+
+
+@pytest.fixture(scope="module")
+def reference_design_int8(audio_processor, model_settings, tmp_path_factory):
+    """The reference design (instructor/solution/model.py), untrained, as int8."""
+    from instructor.solution.model import create_student_model
+
+    model = create_student_model(model_settings)
+    path = convert.convert(model, audio_processor, None, True, "int8", tmp_path_factory.mktemp("design") / "design.tflite")
+    return model, path
+
+
+def test_the_reference_design_uses_allowed_operators_within_the_memory_and_compute_limits(reference_design_int8):
+    import challenge
+
+    model, path = reference_design_int8
+    limits = challenge.load_challenge()["limits"]
+    m = estimate.load_model(path)
+    assert {op.type for op in m.operators} <= set(limits["allowed_operators"])
+    assert estimate.rom_bytes(m) <= limits["max_rom_bytes"] // 4  # with room for a larger student design
+    assert estimate.plan_memory(m).peak <= limits["max_ram_bytes"]
+    assert estimate.estimate_model_macs(m, reference) == _macs_from_layer_shapes(model) <= limits["max_macs"] // 2
+    assert challenge.architecture_problems(m, model) == []
+
+
+def test_the_reference_formulas_count_no_transposed_convolution(model_settings, audio_processor, tmp_path):
+    inputs = keras.Input(shape=(model_settings["fingerprint_size"],), name="input")
+    x = keras.layers.Reshape((49, 40, 1))(inputs)
+    x = keras.layers.Conv2DTranspose(4, (3, 3), padding="same")(x)
+    outputs = keras.layers.Dense(4, activation="softmax")(keras.layers.Flatten()(x))
+    path = convert.convert(keras.Model(inputs, outputs), audio_processor, None, True, "int8", tmp_path / "t.tflite")
+    with pytest.raises(ValueError, match="TRANSPOSE_CONV"):
+        estimate.estimate_model_macs(estimate.load_model(path), reference)

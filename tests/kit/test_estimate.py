@@ -184,3 +184,182 @@ def test_without_tflite_micro_asking_for_its_runtime_says_why_it_cannot(converte
     monkeypatch.setattr(test_tflite, "tflite_micro_available", lambda: False)
     with pytest.raises(RuntimeError, match="Linux x86_64 only"):
         test_tflite.TFLiteModel(converted_xs[1], runtime="tflm")
+
+
+# --- What the challenge counts: every constant, every operator, the model the code builds ---------
+
+ONES = types.SimpleNamespace(  # stand-in formulas: one MAC per layer with weights (no answers here)
+    estimate_fully_connected_macs=lambda *args: 1,
+    estimate_conv2d_macs=lambda *args: 1,
+    estimate_depthwise_conv2d_macs=lambda *args: 1,
+)
+
+
+def _transposed_convolution_model(model_settings):
+    """Stride-1 transposed convolutions: many weights and MACs in an operator the lab has no formula for."""
+    inputs = keras.Input(shape=(model_settings["fingerprint_size"],), name="input")
+    x = keras.layers.Reshape((49, 40, 1))(inputs)
+    x = keras.layers.Conv2D(8, (3, 3), strides=(4, 4), padding="same", activation="relu")(x)
+    x = keras.layers.Conv2DTranspose(96, (5, 5), padding="same", activation="relu")(x)
+    x = keras.layers.Conv2DTranspose(96, (5, 5), padding="same", activation="relu")(x)
+    x = keras.layers.AveragePooling2D(pool_size=x.shape[1:3])(x)
+    outputs = keras.layers.Dense(4, activation="softmax")(keras.layers.Flatten()(x))
+    return keras.Model(inputs, outputs, name="kws_model_student")
+
+
+@pytest.fixture(scope="module")
+def transposed_int8(audio_processor, model_settings, tmp_path_factory):
+    """An untrained int8 model of transposed convolutions (random weights: sizes do not depend on them)."""
+    model = _transposed_convolution_model(model_settings)
+    return convert.convert(model, audio_processor, None, True, "int8",
+                           tmp_path_factory.mktemp("challenge") / "transposed.tflite")
+
+
+def test_rom_counts_every_constant_the_file_stores_once(converted_xs):
+    m = estimate.load_model(converted_xs[1])
+    weights_and_biases = sum(t.bytes for t in estimate.weight_tensors(m))
+    assert estimate.rom_bytes(m) == weights_and_biases + estimate.other_constant_bytes(m) > weights_and_biases
+    buffers = {t.buffer for t in m.tensors if t.is_constant}
+    assert estimate.rom_bytes(m) == sum(next(t.stored_bytes for t in m.tensors if t.buffer == b) for b in buffers)
+
+
+def test_the_operators_of_the_lab_models_are_allowed_and_counted(int8_models, converted_xs):
+    _, paths = int8_models
+    allowed = set(challenge_settings()["limits"]["allowed_operators"])
+    for path in [*paths.values(), converted_xs[1]]:
+        m = estimate.load_model(path)
+        assert estimate.uncounted_operators(m) == [] and {op.type for op in m.operators} <= allowed, path.name
+
+
+def test_an_elementwise_operator_counts_one_mac_per_output_value(int8_models):
+    m = estimate.load_model(int8_models[1]["residual"])
+    add = next(op for op in m.operators if op.type == "ADD")
+    assert estimate.operator_macs(add, ONES) == int(np.prod(add.outputs[0].shape)) == 25 * 20 * 8
+
+
+def test_an_operator_without_a_mac_rule_is_named_not_counted_as_zero(transposed_int8):
+    m = estimate.load_model(transposed_int8)
+    assert estimate.uncounted_operators(m) == ["TRANSPOSE_CONV"]
+    with pytest.raises(ValueError, match="TRANSPOSE_CONV .*no MAC rule"):
+        estimate.estimate_model_macs(m, ONES)
+    rows = estimate.layer_table(m, ONES)
+    assert [r["macs"] for r in rows if r["operator"] == "TRANSPOSE_CONV"] == [estimate.NO_MAC_RULE] * 2
+
+
+def test_a_transposed_convolution_model_is_refused_and_over_the_rom_limit(transposed_int8, audio_processor,
+                                                                          model_settings):
+    import challenge
+
+    report = challenge.check_model(transposed_int8, audio_processor, model_settings, mac_formulas=ONES)
+    kernels = 96 * 5 * 5 * 8 + 96 * 5 * 5 * 96  # the two transposed convolutions' int8 kernels
+    assert report["rom_bytes"]["value"] >= kernels > report["rom_bytes"]["limit"]
+    assert report["rom_bytes"]["passed"] is False
+    assert report["operators"] == {"value": "TRANSPOSE_CONV", "limit": "allowed_operators", "passed": False,
+                                   "source": "refused: not allowed in challenge.toml"}
+    assert report["macs"]["value"] is None and report["macs"]["passed"] is False
+    assert "TRANSPOSE_CONV" in report["macs"]["source"]
+
+
+def challenge_settings(**limits):
+    import challenge
+
+    settings = challenge.load_challenge()
+    settings["limits"] = {**settings["limits"], **limits}
+    return settings
+
+
+def test_the_accuracy_threshold_is_the_one_of_the_dataset_kind_measured_on(converted_xs, audio_processor, model_settings):
+    import challenge
+
+    settings = challenge_settings(synthetic={"min_int8_test_accuracy": 0.25},
+                                  speech_commands={"min_int8_test_accuracy": 0.99})
+    report = challenge.check_model(converted_xs[1], audio_processor, model_settings, settings, ONES)
+    assert report["int8_test_accuracy"]["limit"] == 0.25 and report["int8_test_accuracy"]["passed"] is True
+    assert "synthetic" in report["int8_test_accuracy"]["source"]
+
+
+def test_challenge_toml_cannot_allow_an_operator_the_kit_does_not_count(tmp_path):
+    import challenge
+
+    text = challenge.CHALLENGE_FILE.read_text().replace('allowed_operators = ["CONV_2D"',
+                                                        'allowed_operators = ["TRANSPOSE_CONV", "CONV_2D"')
+    (tmp_path / "challenge.toml").write_text(text)
+    with pytest.raises(ValueError, match="TRANSPOSE_CONV, which the kit has no MAC rule for"):
+        challenge.load_challenge(tmp_path / "challenge.toml")
+
+
+def test_challenge_toml_needs_a_threshold_for_each_dataset_kind(tmp_path):
+    import challenge
+
+    text = challenge.CHALLENGE_FILE.read_text().replace("[limits.speech_commands]", "[limits.real]")
+    (tmp_path / "challenge.toml").write_text(text)
+    with pytest.raises(ValueError, match=r"needs a \[limits.speech_commands\] table with min_int8_test_accuracy"):
+        challenge.load_challenge(tmp_path / "challenge.toml")
+
+
+def test_a_trained_model_is_what_its_code_builds(converted_xs, model_settings):
+    import challenge
+
+    m = estimate.load_model(converted_xs[1])
+    assert challenge.architecture_problems(m, models.get_model(model_settings, "micro_kws_xs")) == []
+
+
+def test_a_model_another_code_builds_is_refused_at_the_first_difference(converted_xs, model_settings):
+    import challenge
+
+    problems = challenge.architecture_problems(estimate.load_model(converted_xs[1]),
+                                               models.get_model(model_settings, "ds_cnn"))
+    assert problems == ["operator 1 is DEPTHWISE_CONV_2D -> [1, 25, 20, 4] with weights [1, 5, 4, 4] in the file, "
+                        "but student/model.py gives CONV_2D -> [1, 25, 20, 64] with weights [64, 10, 4, 1]"]
+
+
+def test_a_model_trained_under_another_name_is_not_the_challenge_model(converted_xs, audio_processor, model_settings):
+    import challenge
+
+    model = models.get_model(model_settings, "micro_kws_xs", model_name="kws_model_student")
+    report = challenge.check_model(converted_xs[1], audio_processor, model_settings, mac_formulas=ONES,
+                                   keras_model=model)
+    assert report["architecture"]["passed"] is False
+    assert report["architecture"]["value"] == "it was trained as 'micro_kws_xs', not 'kws_model_student' (FLAGS.model_name)"
+
+
+def test_an_architecture_file_is_read_into_the_model_it_describes(converted_xs, model_settings, tmp_path):
+    import challenge
+
+    path = tmp_path / "architecture.json"
+    path.write_text(models.get_model(model_settings, "micro_kws_xs").to_json())
+    model = challenge.read_architecture(path)
+    assert challenge.architecture_problems(estimate.load_model(converted_xs[1]), model) == []
+
+
+def test_an_architecture_file_with_code_in_it_is_refused(model_settings, tmp_path):
+    import challenge
+
+    inputs = keras.Input(shape=(4,))
+    model = keras.Model(inputs, keras.layers.Lambda(lambda x: x * 2)(inputs))
+    path = tmp_path / "architecture.json"
+    path.write_text(model.to_json())
+    with pytest.raises(ValueError):
+        challenge.read_architecture(path)
+
+
+def test_the_architecture_a_training_run_recorded_is_checked_against_the_file(converted_xs, audio_processor,
+                                                                              model_settings, tmp_path):
+    import json
+    import shutil
+
+    import challenge
+
+    int8 = shutil.copy(converted_xs[1], tmp_path / "kws_model_student_yesno_quantized.tflite")
+    description = json.loads(converted_xs[1].with_suffix(".json").read_text())
+    description["provenance"].update(model_name="kws_model_student",
+                                     architecture=json.loads(models.get_model(model_settings, "ds_cnn").to_json()))
+    (tmp_path / "kws_model_student_yesno_quantized.json").write_text(json.dumps(description))
+    report = challenge.check_model(int8, audio_processor, model_settings, mac_formulas=ONES)
+    assert report["architecture"]["passed"] is False and "operator 1 is DEPTHWISE_CONV_2D" in report["architecture"]["value"]
+    description["provenance"]["architecture"] = json.loads(models.get_model(model_settings, "micro_kws_xs").to_json())
+    (tmp_path / "kws_model_student_yesno_quantized.json").write_text(json.dumps(description))
+    report = challenge.check_model(int8, audio_processor, model_settings, mac_formulas=ONES)
+    assert report["architecture"] == {"value": "what the architecture its training run recorded builds",
+                                      "limit": "kws_model_student", "passed": True,
+                                      "source": "the architecture its training run recorded"}

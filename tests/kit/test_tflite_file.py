@@ -40,3 +40,14 @@ def test_a_damaged_model_is_refused_with_its_name(converted_xs, tmp_path):
 def test_a_missing_model_says_to_convert_first(tmp_path):
     with pytest.raises(FileNotFoundError, match="Convert the model first"):
         tflite_file.load_model(tmp_path / "missing.tflite")
+
+
+def test_each_constant_knows_its_buffer_and_the_bytes_stored_there(converted_xs):
+    m = tflite_file.load_model(converted_xs[1])
+    for tensor in m.tensors:
+        if tensor.is_constant:
+            assert tensor.stored_bytes == tensor.bytes > 0 and tensor.buffer > 0, tensor
+        else:
+            assert tensor.stored_bytes == 0, tensor
+    constants = [t for t in m.tensors if t.is_constant]
+    assert len({t.buffer for t in constants}) == len(constants)  # the converter gave each its own

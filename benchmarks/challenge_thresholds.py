@@ -1,0 +1,91 @@
+#!/usr/bin/env python3
+"""The challenge's accuracy threshold on the synthetic set, measured: the starting model against
+the reference design.
+
+    python benchmarks/challenge_thresholds.py [--models micro_kws_xs,reference_student]
+        [--wanted-words yes,no] [--steps 8000,2000] [--seeds 3] [--data-dir DIR] [--out build/challenge_thresholds]
+
+Trains each model on the kit's default synthetic set (or on --data-dir, e.g. the real Speech
+Commands, to calibrate [limits.speech_commands]) once per seed (0, 1, ..., N-1) with the lab's
+training (train.train: its augmentation, batch 100, learning rate 0.001 then 0.0001), converts the
+best checkpoint to int8 (convert.convert) and measures it as the challenge does
+(challenge.measure_challenge: the device runtime on the test split). `micro_kws_xs` is what the
+untouched student/model.py builds; `reference_student` is instructor/solution/model.py. Prints each
+run, then the mean and spread (sample standard deviation) of the int8 test accuracy per model and
+one JSON line. Where the thresholds of challenge.toml come from: docs/challenge_thresholds.md.
+"""
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import challenge  # noqa: E402
+import checkpoints  # noqa: E402
+import convert  # noqa: E402
+import synthetic  # noqa: E402
+import train  # noqa: E402
+from benchmarks.training import build_model  # noqa: E402
+
+
+def train_and_measure(processor, data_dir, model_name, steps, seed, out):
+    """One training run of model_name, converted to int8 and measured; returns the challenge report."""
+    import keras
+
+    flags = argparse.Namespace(
+        model_name=model_name, wanted_words=",".join(processor.words_list[2:]), background_volume=0.1,
+        background_frequency=0.8, time_shift_ms=100.0, sample_rate=16000, how_many_training_steps=steps,
+        learning_rate="0.001,0.0001", eval_step_interval=400, batch_size=100, train_dir=str(out / "training"),
+        verbose=0)
+    keras.utils.set_random_seed(seed)
+    model = build_model(model_name, processor.model_settings)
+    model.name = model_name
+    train.train(model, processor, flags)
+    checkpoint = checkpoints.latest_checkpoint(checkpoints.checkpoint_dir(flags))
+    int8_path = convert.convert(model, processor, checkpoint, True, "int8", out / f"{model_name}_quantized.tflite")
+    return challenge.measure_challenge(int8_path, flags.wanted_words, data_dir)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--models", default="micro_kws_xs,reference_student")
+    parser.add_argument("--wanted-words", default="yes,no")
+    parser.add_argument("--steps", default="8000,2000", help="the schedule, as FLAGS.how_many_training_steps")
+    parser.add_argument("--seeds", type=int, default=3, help="training runs, seeds 0..N-1")
+    parser.add_argument("--data-dir", type=Path, default=None, help="default: the kit's synthetic set (made if missing)")
+    parser.add_argument("--out", type=Path, default=ROOT / "build" / "challenge_thresholds")
+    args = parser.parse_args()
+
+    data_dir = args.data_dir.resolve() if args.data_dir else synthetic.default_dataset()
+    processor = challenge.lab_audio_processor(data_dir, args.wanted_words)
+    accuracies = {}
+    for model_name in args.models.split(","):
+        for seed in range(args.seeds):
+            out = args.out / model_name / f"seed{seed}"
+            shutil.rmtree(out, ignore_errors=True)  # a fresh run: no checkpoint of an earlier one
+            out.mkdir(parents=True)
+            started = time.time()
+            report = train_and_measure(processor, data_dir, model_name, args.steps, seed, out)
+            accuracy = report["int8_test_accuracy"]["value"]
+            accuracies.setdefault(model_name, []).append(accuracy)
+            print(f"{model_name} seed {seed}: int8 test accuracy {accuracy:.3f} "
+                  f"({report['int8_test_accuracy']['source']}), ROM {report['rom_bytes']['value']} B, "
+                  f"RAM {report['ram_bytes']['value']} B, {time.time() - started:.0f} s", flush=True)
+    summary = {name: (statistics.mean(values), statistics.stdev(values) if len(values) > 1 else 0.0)
+               for name, values in accuracies.items()}
+    for name, (mean, sd) in summary.items():
+        print(f"{name}: int8 test accuracy {mean:.3f} ± {sd:.3f} over {len(accuracies[name])} seed(s)")
+    print(json.dumps({"wanted_words": args.wanted_words, "steps": args.steps, "seeds": args.seeds,
+                      "int8_test_accuracy": {name: [round(v, 4) for v in values] for name, values in accuracies.items()}}))
+
+
+if __name__ == "__main__":
+    main()

@@ -20,6 +20,7 @@ import dataclasses
 import enum
 import glob
 import hashlib
+import json
 import math
 import os
 import random
@@ -36,7 +37,7 @@ import tensorflow as tf
 from tensorflow.lite.experimental.microfrontend.python.ops import audio_microfrontend_op
 
 # The dataset's conventions, used here under the names the lab's notebook knows (data.which_set, ...).
-from files import publish, remove_leftovers, work_in_progress
+from files import atomic_output, publish, remove_leftovers, work_in_progress
 from speech_commands import (  # noqa: F401
     BACKGROUND_NOISE_DIR_NAME,
     SILENCE_INDEX,
@@ -61,9 +62,11 @@ AUGMENT_BATCH = 64  # clips augmented together in one vectorized step
 # augmentations: see README, "Training speed".
 STORED_VARIANTS = 32
 STORE_LIMIT_BYTES = 2**30
-READ_CHUNK = 4096  # clips read, augmented and turned into features together: bounds the buffers
+READ_CHUNK = 1024  # clips read, augmented and turned into features together: bounds the buffers
 PROGRESS_MIN_CLIPS = 20_000  # a progress bar for work on at least this many clips (about 10 s)
 MEMORY_HEADROOM_BYTES = 2**29  # what training needs besides the data (model, optimizer, tf.data)
+CACHE_DIR_NAME = ".microkws_cache"  # in the dataset's folder: removed with the dataset
+CACHE_VERSION = 1  # part of every cache key: raise it when what the cache holds changes meaning
 
 # The firmware (TFLite-Micro's micro_speech feature provider) turns the frontend's 16-bit output v
 # into int8 with integer arithmetic: (v * 256 + 333) // 666 - 128. One float feature is v / 25.6.
@@ -392,7 +395,7 @@ def memory_plan(set_sizes, model_settings, stored_variants, store_itemsize, time
     `set_sizes` maps "training", "validation", "testing" to their example counts. With a store,
     training keeps `stored_variants` rows of features per example; without one
     (stored_variants=0) it keeps every training clip as padded int16 audio, in NumPy and in
-    TensorFlow. Validation and test features are float32, in NumPy and in their tf.data source.
+    TensorFlow. Validation and test features are float32.
     The working buffers are a chunk of READ_CHUNK padded clips, in NumPy and in TensorFlow.
     """
     fingerprint_size = model_settings["fingerprint_size"]
@@ -404,7 +407,7 @@ def memory_plan(set_sizes, model_settings, stored_variants, store_itemsize, time
         training_part = ("training audio", 2 * training * padded_clip_bytes)
     return dict([
         training_part,
-        ("validation and test features", 2 * (set_sizes["validation"] + set_sizes["testing"]) * fingerprint_size * 4),
+        ("validation and test features", (set_sizes["validation"] + set_sizes["testing"]) * fingerprint_size * 4),
         ("working buffers", 2 * min(READ_CHUNK, max(set_sizes.values())) * padded_clip_bytes),
     ])
 
@@ -451,6 +454,41 @@ def available_memory():
     return psutil.virtual_memory().available
 
 
+# --- The cache on disk: evaluation features and the training store, reused by the next run ------
+
+
+def dataset_files(data_dir):
+    """Every clip and noise recording of a dataset as (relative path, size, modification time):
+    what a cache made from it depends on."""
+    data_dir = Path(data_dir)
+    files = []
+    for path in sorted(glob.glob(os.path.join(glob.escape(str(data_dir)), "*", "*.wav"))):
+        stat = os.stat(path)
+        files.append((os.path.relpath(path, data_dir), stat.st_size, stat.st_mtime_ns))
+    return files
+
+
+def cache_key(*parts):
+    """A short digest of everything a cached result depends on (JSON-serializable parts)."""
+    text = json.dumps([CACHE_VERSION, *parts], sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:20]
+
+
+def write_array(path, array):
+    """Saves one array as .npy atomically: a reader finds the complete file or none."""
+    with atomic_output(path) as file:
+        np.save(file, array)
+
+
+def read_array(path, shape, mmap_mode=None):
+    """The array saved at `path` if it is there, complete and of `shape`; None otherwise."""
+    try:
+        array = np.load(path, mmap_mode=mmap_mode)
+    except (OSError, ValueError, EOFError):
+        return None
+    return array if array.shape == tuple(shape) else None
+
+
 # --- The data pipeline --------------------------------------------------------------------------
 
 
@@ -490,8 +528,13 @@ class AudioProcessor:
     step, which makes training several times faster on a CPU. The number of variants shrinks so
     that the data of the task (store, validation and test features, buffers: see memory_plan)
     fits `store_limit_bytes` (at least one variant). A task that would not fit the memory the
-    machine has is refused before any work, with what to change. `stored_variants=0` switches back to recomputing every
-    example's augmentation and features at every step, as TensorFlow's speech_commands example does.
+    machine has is refused before any work, with what to change. `stored_variants=0` switches
+    back to recomputing every example's augmentation and features at every step, as TensorFlow's
+    speech_commands example does.
+
+    With `cache=True` the validation and test features and the store are kept on disk in
+    `<data_dir>/.microkws_cache/` (see cache_folder), so that the next run, after a restart of the
+    kernel, reads them instead of computing them; a changed dataset or setting gets a new entry.
     """
 
     class Modes(enum.Enum):
@@ -512,8 +555,10 @@ class AudioProcessor:
         micro=True,
         stored_variants=STORED_VARIANTS,
         store_limit_bytes=STORE_LIMIT_BYTES,
+        cache=True,
     ):
         self.data_dir = Path(data_dir)
+        self.cache = cache
         self.model_settings = model_settings
         self.micro = micro
         self.words_list = prepare_words_list(wanted_words)
@@ -524,6 +569,9 @@ class AudioProcessor:
         self.prepare_data_index(
             silence_percentage, unknown_percentage, wanted_words, validation_percentage, testing_percentage
         )
+        self._index_settings = [silence_percentage, unknown_percentage, list(wanted_words),
+                                validation_percentage, testing_percentage, RANDOM_SEED]
+        self._cache_folder = None  # <data_dir>/.microkws_cache/<task key>/, found on first use
         self.prepare_background_data()
         self._silence = {}  # mode -> {row: (noise clip, start, volume)} (validation, testing)
         self._features = {}  # mode -> float32 [set_size, fingerprint_size] (validation, testing)
@@ -645,13 +693,25 @@ class AudioProcessor:
             if background_frequency or background_volume_range or time_shift_samples:
                 raise ValueError("Augmentation settings apply to Modes.TRAINING only.")
             if mode not in self._features:
-                self._features[mode] = self._compute_features(mode)
-            return tf.data.Dataset.from_tensor_slices((self._features[mode], labels))
+                self._features[mode] = self._cached_features(mode)
+            return self._served_in_order(self._features[mode], labels)
 
         if not self.stored_variants:
             return self._per_step_dataset(background_frequency, background_volume_range, time_shift_samples)
         store = self.feature_store(background_frequency, background_volume_range, time_shift_samples)
         return self._stored_dataset(store)
+
+    @staticmethod
+    def _served_in_order(features, labels):
+        """(features, label) of every row in order, gathered from the NumPy array batch by batch
+        (tf.numpy_function): no copy of the whole array in TensorFlow."""
+        dtype = tf.as_dtype(features.dtype)
+
+        def gather(rows):
+            batch = tf.numpy_function(lambda rows: features[rows], [rows], dtype, stateful=False)
+            return tf.ensure_shape(batch, [None, features.shape[1]]), tf.gather(labels, rows)
+
+        return tf.data.Dataset.range(len(labels)).batch(256).map(gather).unbatch()
 
     def feature_store(self, background_frequency, background_volume_range, time_shift_samples):
         """The augmented training features, `stored_variants` independent draws per clip, made once.
@@ -664,10 +724,100 @@ class AudioProcessor:
         settings = (float(background_frequency), float(background_volume_range), int(time_shift_samples))
         if self._store is None or self._store.settings != settings:
             self._store = None  # free the old store before making the new one
-            self._store = self._make_feature_store(settings)
+            self._store = self._cached_store(settings)
         return self._store
 
-    def _make_feature_store(self, settings):
+    # The cache: <data_dir>/.microkws_cache/<task key>/ holds validation.npy, testing.npy and
+    # store-<key>/ (features.npy, memory-mapped when read, labels.npy, choices.npz). The task key
+    # covers the files (names, sizes, times), the index settings, the model settings, the frontend
+    # and the kit's CACHE_VERSION; a store's key adds its augmentation settings and variants. Every
+    # file or folder appears under its final name only once complete (written under a temporary
+    # name, then renamed), so a run that was stopped midway leaves nothing that a later run uses.
+
+    def cache_folder(self):
+        """This task's cache folder (made if missing), or None when caching is off or impossible."""
+        if not self.cache:
+            return None
+        if self._cache_folder is None:
+            key = cache_key(dataset_files(self.data_dir), self._index_settings, self.model_settings, self.micro)
+            folder = self.data_dir / CACHE_DIR_NAME / key
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+            except OSError as error:
+                print(f"Not caching features in {folder} ({error}); they are computed in memory.")
+                self.cache = False
+                return None
+            self._cache_folder = folder
+        return self._cache_folder
+
+    def _cached_features(self, mode):
+        """Validation or testing features: from the cache when there, else computed (and cached)."""
+        folder = self.cache_folder()
+        shape = (self.set_size(mode), self.model_settings["fingerprint_size"])
+        cached = folder and read_array(folder / f"{mode.value}.npy", shape)
+        if cached is not None:
+            return cached
+        features = self._compute_features(mode)
+        if folder:
+            try:
+                write_array(folder / f"{mode.value}.npy", features)
+            except OSError as error:
+                print(f"Could not cache the {mode.value} features ({error}).")
+        return features
+
+    def _cached_store(self, settings):
+        """The training store for `settings`: memory-mapped from the cache when there, else made
+        into a memory-mapped file that becomes the cache entry (in memory when caching is off)."""
+        folder = self.cache_folder()
+        if folder is None:
+            return self._make_feature_store(settings)
+        target = folder / f"store-{cache_key(settings, self.stored_variants)}"
+        if not target.is_dir() or (store := self._read_store(target, settings)) is None:
+            if shutil.disk_usage(folder).free < 2 * self.stored_variants * self._variant_bytes:
+                print(f"Not caching the feature store: too little free disk space in {folder}.")
+                return self._make_feature_store(settings)
+            self._write_store(target, settings)
+            store = self._read_store(target, settings)
+        return store
+
+    def _write_store(self, target, settings):
+        """Makes the store into a temporary folder beside `target`, then renames it to `target`.
+        Other stores of this task are removed: the cache keeps one per task."""
+        remove_leftovers(target.parent, ".store-")
+        partial = work_in_progress(target.parent, ".store-", folder=True)
+        try:
+            def allocate(shape, dtype):
+                return np.lib.format.open_memmap(partial / "features.npy", mode="w+", dtype=dtype, shape=shape)
+
+            store = self._make_feature_store(settings, allocate)
+            store.features.flush()
+            del store.features  # closed before the folder is renamed (Windows refuses otherwise)
+            np.save(partial / "labels.npy", store.labels)
+            np.savez(partial / "choices.npz", **store.choices)
+            for old in target.parent.glob("store-*"):
+                shutil.rmtree(old, ignore_errors=True)
+            publish(partial, target, folder=True)
+        except OSError:
+            shutil.rmtree(partial, ignore_errors=True)
+            if not target.is_dir():  # another process may have published the same store first
+                raise
+        except BaseException:
+            shutil.rmtree(partial, ignore_errors=True)
+            raise
+
+    def _read_store(self, folder, settings):
+        """The store cached in `folder` (features memory-mapped), or None if it does not match."""
+        labels = self.labels(self.Modes.TRAINING)
+        shape = (self.stored_variants * len(labels), self.model_settings["fingerprint_size"])
+        features = read_array(folder / "features.npy", shape, mmap_mode="r")
+        cached_labels = read_array(folder / "labels.npy", labels.shape)
+        if features is None or cached_labels is None or not np.array_equal(cached_labels, labels):
+            return None
+        with np.load(folder / "choices.npz") as choices:
+            choices = {key: choices[key] for key in choices.files}
+        return FeatureStore(settings, self.stored_variants, features, labels, choices)
+
+    def _make_feature_store(self, settings, allocate=np.zeros):
         """Draws and computes every variant of every training example, READ_CHUNK clips at a time.
 
         The clips of a chunk are read, all their variants drawn and computed in parallel in
@@ -678,7 +828,7 @@ class AudioProcessor:
         background_frequency, background_volume_range, shift = settings
         labels = self.labels(self.Modes.TRAINING)
         set_size, variants = len(labels), self.stored_variants
-        features = np.zeros((variants * set_size, self.model_settings["fingerprint_size"]), self._store_dtype)
+        features = allocate((variants * set_size, self.model_settings["fingerprint_size"]), self._store_dtype)
         choices = {key: np.zeros(len(features), dtype) for key, dtype in
                    (("offset", np.int64), ("noise_start", np.int64), ("background_volume", np.float32))}
         draw = self._make_augmentation_draw(background_frequency, background_volume_range, shift)
@@ -832,8 +982,14 @@ class AudioProcessor:
         def read_one(i):
             audio[i, pad : pad + desired] = fit_to_length(read_wav(entries[i]["file"], rate), desired)
 
-        with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
-            list(pool.map(read_one, [i for i, entry in enumerate(entries) if entry["file"] is not None]))
+        from tqdm.auto import tqdm
+
+        word_rows = [i for i, entry in enumerate(entries) if entry["file"] is not None]
+        with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool, tqdm(
+            total=len(word_rows), desc="Reading clips", unit=" clips", disable=len(word_rows) < PROGRESS_MIN_CLIPS
+        ) as progress:
+            for _ in pool.map(read_one, word_rows):
+                progress.update()
         if mode != self.Modes.TRAINING:
             for row, (clip, noise_start, volume) in self._silence_draws(mode).items():
                 if start <= row < stop:

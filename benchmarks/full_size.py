@@ -19,7 +19,10 @@ cells call the kit (`data.AudioProcessor(...)`, then train.train's
 test splits), it measures the seconds to the data index (the AudioProcessor's construction), to
 the first training batch, to the validation and to the test features, and the process's peak
 resident memory (ru_maxrss, measured by the kernel, after each of these stages). `--runs 2` runs
-each task a second time in another new process: what a student pays after restarting the kernel.
+each task a second time in another new process: what a student pays after restarting the kernel
+(the second run reads what the first cached in <data-dir>/.microkws_cache; `--no-cache` turns the
+cache off, and a cache left by an earlier invocation makes even the first run a second one: remove
+that folder to measure a first run).
 
 `--fraction 0.25` makes a quarter of the real size (each word's count scaled), for a quick look
 on a busy machine; say so wherever its figures are quoted.
@@ -153,7 +156,7 @@ def peak_rss_bytes():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux: kilobytes
 
 
-def run_once(data_dir, words):
+def run_once(data_dir, words, cache=True):
     """The notebook's data path for `words`, timed stage by stage in this process; returns figures."""
     import tensorflow as tf
 
@@ -171,7 +174,7 @@ def run_once(data_dir, words):
     processor = data.AudioProcessor(
         data_url=None, data_dir=data_dir, silence_percentage=share, unknown_percentage=share,
         wanted_words=words, validation_percentage=10, testing_percentage=10,
-        model_settings=models.lab_model_settings(words), micro=True)
+        model_settings=models.lab_model_settings(words), micro=True, cache=cache)
     stage("index")
     training = processor.get_data(processor.Modes.TRAINING, BACKGROUND_FREQUENCY, BACKGROUND_VOLUME,
                                   TIME_SHIFT_SAMPLES)
@@ -189,9 +192,9 @@ def run_once(data_dir, words):
     return figures
 
 
-def run_in_new_process(data_dir, task):
+def run_in_new_process(data_dir, task, cache=True):
     """run_once in a fresh Python process (nothing cached in memory); returns its figures."""
-    command = [sys.executable, __file__, "--data-dir", str(data_dir), "--child", task]
+    command = [sys.executable, __file__, "--data-dir", str(data_dir), "--child", task] + ([] if cache else ["--no-cache"])
     output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
     return json.loads(output.strip().splitlines()[-1])
 
@@ -226,11 +229,12 @@ def main():
     parser.add_argument("--fraction", type=float, default=1.0, help="share of the real size (default 1)")
     parser.add_argument("--runs", type=int, default=2, help="runs of each task, each in a new process")
     parser.add_argument("--json", type=Path, default=None, help="also write every run's figures here")
+    parser.add_argument("--no-cache", action="store_true", help="AudioProcessor(cache=False): no cache on disk")
     parser.add_argument("--child", choices=sorted(TASKS), help=argparse.SUPPRESS)
     args = parser.parse_args()
 
     if args.child:  # one run in this process (the driver below starts one process per run)
-        print(json.dumps(run_once(args.data_dir, TASKS[args.child])))
+        print(json.dumps(run_once(args.data_dir, TASKS[args.child], cache=not args.no_cache)))
         return
 
     counts = scaled_counts(REAL_WORD_COUNTS, args.fraction)
@@ -240,7 +244,7 @@ def main():
     results = []
     for task in args.tasks.split(","):
         for run in range(1, args.runs + 1):
-            result = {"task": task, "run": run, **run_in_new_process(args.data_dir, task)}
+            result = {"task": task, "run": run, **run_in_new_process(args.data_dir, task, cache=not args.no_cache)}
             print(json.dumps(result), flush=True)
             results.append(result)
     if args.json:

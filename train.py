@@ -50,6 +50,8 @@ def train(model, audio_processor, flags, extra_callbacks=()):
             optimizer=keras.optimizers.Adam(learning_rate=schedule),
             loss=keras.losses.SparseCategoricalCrossentropy(),
             metrics=["accuracy"],
+            # XLA for the training step: flags.jit_compile = True (Keras's "auto" means none on a CPU).
+            jit_compile=getattr(flags, "jit_compile", "auto"),
         )
 
     flags.run_dir = str(_run_dir(audio_processor, flags))

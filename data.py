@@ -778,6 +778,9 @@ class AudioProcessor:
                 return self._make_feature_store(settings)
             self._write_store(target, settings)
             store = self._read_store(target, settings)
+            if store is None:
+                raise RuntimeError(f"The feature store just written to {target} cannot be read back; delete "
+                                   f"{self.data_dir / CACHE_DIR_NAME} and run again.")
         return store
 
     def _write_store(self, target, settings):

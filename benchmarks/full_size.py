@@ -124,7 +124,7 @@ def make_full_size(source, destination, target_counts):
         clips = sum(1 for _ in destination.glob("*/*.wav")) - sum(1 for _ in destination.glob(f"{BACKGROUND_NOISE_DIR_NAME}/*.wav"))
         return clips, None
     clips_by_word = {d.name: [p.name for p in d.glob("*.wav")] for d in source.iterdir()
-                     if d.is_dir() and not d.name.startswith("_")}
+                     if d.is_dir() and not d.name.startswith(("_", "."))}
     layout = alias_layout(clips_by_word, target_counts)
     partial = destination.with_name(f".{destination.name}-partial")
     shutil.rmtree(partial, ignore_errors=True)

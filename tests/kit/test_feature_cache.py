@@ -126,3 +126,12 @@ def test_the_cache_key_changes_with_every_part():
     assert data.cache_key([("yes/a.wav", 32044, 1)], [25, 20], {"sample_rate": 16000}) != base
     assert data.cache_key([("yes/a.wav", 32044, 1)], [25, 25], {"sample_rate": 8000}) != base
     assert data.cache_key([("yes/a.wav", 32044, 1)], [25, 25], {"sample_rate": 16000}) == base
+
+
+def test_the_cache_folder_is_not_taken_for_a_word_of_the_dataset(dataset, model_settings):
+    import synthetic
+    from conftest import SMALL_WORDS
+
+    processor(dataset, model_settings).feature_store(*AUGMENTATION)
+    (dataset / synthetic.MARKER_NAME).unlink(missing_ok=True)  # described as a real dataset: by its folders
+    assert synthetic.describe_dataset(dataset)["words"] == len(SMALL_WORDS)

@@ -24,6 +24,7 @@ import glob
 import gzip
 import hashlib
 import http.client
+import json
 import math
 import os
 import random
@@ -42,7 +43,7 @@ import tensorflow as tf
 from tensorflow.lite.experimental.microfrontend.python.ops import audio_microfrontend_op
 
 # The dataset's conventions, used here under the names the lab's notebook knows (data.which_set, ...).
-from files import default_mode, leftovers, publish, remove_leftovers, work_in_progress
+from files import atomic_output, default_mode, leftovers, publish, remove_leftovers, work_in_progress
 from speech_commands import (  # noqa: F401
     BACKGROUND_NOISE_DIR_NAME,
     SILENCE_INDEX,
@@ -59,13 +60,19 @@ RANDOM_SEED = 59185
 AUGMENT_BATCH = 64  # clips augmented together in one vectorized step
 
 # The training feature store (see AudioProcessor.feature_store): augmented variants kept per clip,
-# and the memory it may take. A variant of the lab's yes/no task takes 37.6 MB on the real dataset
-# (about 9,600 training examples x 3,920 bytes) and 7.5 MB on the synthetic one: 28 variants fit the
-# limit there (1.05 GB), all 32 here (241 MB). With all 35 words of the real dataset (about 93,000
-# examples, 365 MB a variant) 2 variants fit. Fewer variants train faster but see fewer distinct
+# and the memory the data of a task may take in all (the store, the validation and test features and
+# the working buffers; see memory_plan). A variant of the lab's yes/no task takes 37.5 MB on the real
+# dataset (about 9,570 training examples x 3,920 bytes) and 7.5 MB on the synthetic one: 26 variants
+# fit the limit there, all 32 here. With all 35 words of the real dataset (about 87,000 examples,
+# 341 MB a variant) 2 variants fit. Fewer variants train faster but see fewer distinct
 # augmentations: see README, "Training speed".
 STORED_VARIANTS = 32
 STORE_LIMIT_BYTES = 2**30
+READ_CHUNK = 1024  # clips read, augmented and turned into features together: bounds the buffers
+PROGRESS_MIN_CLIPS = 20_000  # a progress bar for work on at least this many clips (about 10 s)
+MEMORY_HEADROOM_BYTES = 2**29  # what training needs besides the data (model, optimizer, tf.data)
+CACHE_DIR_NAME = ".microkws_cache"  # in the dataset's folder: removed with the dataset
+CACHE_VERSION = 1  # part of every cache key: raise it when what the cache holds changes meaning
 
 # The firmware (TFLite-Micro's micro_speech feature provider) turns the frontend's 16-bit output v
 # into int8 with integer arithmetic: (v * 256 + 333) // 666 - 128. One float feature is v / 25.6.
@@ -152,18 +159,6 @@ def fit_to_length(samples, desired_samples):
     """Zero-pads a short clip at the end or cuts a long one to `desired_samples`."""
     samples = np.asarray(samples)[:desired_samples]
     return np.pad(samples, (0, desired_samples - len(samples)))
-
-
-def _read_clips(paths, sample_rate, desired_samples):
-    """Reads many clips in parallel threads into one int16 array [len(paths), desired_samples]."""
-    clips = np.zeros((len(paths), desired_samples), dtype=np.int16)
-
-    def read_one(i):
-        clips[i] = fit_to_length(read_wav(paths[i], sample_rate), desired_samples)
-
-    with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
-        list(pool.map(read_one, range(len(paths))))
-    return clips
 
 
 # --- Features -----------------------------------------------------------------------------------
@@ -576,6 +571,109 @@ def _extract(archive, data_dir):
         raise
 
 
+# --- Memory: what the data of a task takes, and whether it fits -------------------------------
+
+
+def memory_plan(set_sizes, model_settings, stored_variants, store_itemsize, time_shift_samples):
+    """Bytes the data of a task keeps in memory at once, by part (an estimate from the sizes).
+
+    `set_sizes` maps "training", "validation", "testing" to their example counts. With a store,
+    training keeps `stored_variants` rows of features per example; without one
+    (stored_variants=0) it keeps every training clip as padded int16 audio, in NumPy and in
+    TensorFlow. Validation and test features are float32.
+    The working buffers are a chunk of READ_CHUNK padded clips, in NumPy and in TensorFlow.
+    """
+    fingerprint_size = model_settings["fingerprint_size"]
+    padded_clip_bytes = (model_settings["desired_samples"] + 2 * int(time_shift_samples)) * 2
+    training = set_sizes["training"]
+    if stored_variants:
+        training_part = ("training feature store", stored_variants * training * fingerprint_size * store_itemsize)
+    else:
+        training_part = ("training audio", 2 * training * padded_clip_bytes)
+    return dict([
+        training_part,
+        ("validation and test features", (set_sizes["validation"] + set_sizes["testing"]) * fingerprint_size * 4),
+        ("working buffers", 2 * min(READ_CHUNK, max(set_sizes.values())) * padded_clip_bytes),
+    ])
+
+
+def variants_within(stored_variants, limit_bytes, variant_bytes, other_bytes):
+    """As many of the asked store variants as fit `limit_bytes` beside `other_bytes`, at least one."""
+    if not stored_variants:
+        return 0
+    return int(max(1, min(stored_variants, (limit_bytes - other_bytes) // variant_bytes)))
+
+
+def memory_message(plan, available_bytes, variant_bytes=None, stored_variants=0):
+    """None when the data of `plan` fits `available_bytes` with MEMORY_HEADROOM_BYTES to spare;
+    otherwise what it needs, what the machine has, and what to change."""
+    needed = sum(plan.values()) + MEMORY_HEADROOM_BYTES
+    if needed <= available_bytes:
+        return None
+    parts = ", ".join(f"{name} {size / 2**30:.2f} GiB" for name, size in plan.items())
+    message = (
+        f"This task needs about {needed / 2**30:.2f} GiB of memory ({parts}, and "
+        f"{MEMORY_HEADROOM_BYTES / 2**30:.2f} GiB for training itself), but this machine has "
+        f"{available_bytes / 2**30:.2f} GiB available now. "
+    )
+    if stored_variants and variant_bytes:
+        spare = available_bytes - needed + stored_variants * variant_bytes
+        fitting = spare // variant_bytes
+        if fitting >= 1:
+            return message + (
+                f"Pass stored_variants={int(fitting)} to data.AudioProcessor (each variant takes "
+                f"{variant_bytes / 2**20:.0f} MB), train on fewer keywords, or close other programs."
+            )
+    return message + (
+        "Train on fewer keywords, close other programs, or use a machine with more memory "
+        "(a Colab runtime has about 12 GB)."
+    )
+
+
+def available_memory():
+    """Bytes of memory the system can give now without swapping (None where psutil is missing)."""
+    try:
+        import psutil
+    except ImportError:
+        return None
+    return psutil.virtual_memory().available
+
+
+# --- The cache on disk: evaluation features and the training store, reused by the next run ------
+
+
+def dataset_files(data_dir):
+    """Every clip and noise recording of a dataset as (relative path, size, modification time):
+    what a cache made from it depends on."""
+    data_dir = Path(data_dir)
+    files = []
+    for path in sorted(glob.glob(os.path.join(glob.escape(str(data_dir)), "*", "*.wav"))):
+        stat = os.stat(path)
+        files.append((os.path.relpath(path, data_dir), stat.st_size, stat.st_mtime_ns))
+    return files
+
+
+def cache_key(*parts):
+    """A short digest of everything a cached result depends on (JSON-serializable parts)."""
+    text = json.dumps([CACHE_VERSION, *parts], sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:20]
+
+
+def write_array(path, array):
+    """Saves one array as .npy atomically: a reader finds the complete file or none."""
+    with atomic_output(path) as file:
+        np.save(file, array)
+
+
+def read_array(path, shape, mmap_mode=None):
+    """The array saved at `path` if it is there, complete and of `shape`; None otherwise."""
+    try:
+        array = np.load(path, mmap_mode=mmap_mode)
+    except (OSError, ValueError, EOFError):
+        return None
+    return array if array.shape == tuple(shape) else None
+
+
 # --- The data pipeline --------------------------------------------------------------------------
 
 
@@ -586,33 +684,42 @@ class FeatureStore:
     Row `variant * len(labels) + index` holds example `index` of the training split (in the order
     of `AudioProcessor.data_index`) augmented by `choices` (shift offset, noise start, background
     volume) of that row. `features` holds the micro frontend's 16-bit output (uint16; a served
-    feature is that times FRONTEND_OUTPUT_SCALE, as in features_from_audio) or float32 MFCCs.
+    feature is that times FRONTEND_OUTPUT_SCALE, as in features_from_audio) or float32 MFCCs, as
+    one NumPy array (or a memory-mapped .npy file) that training gathers its batches from: there is
+    no second copy of it in TensorFlow.
     """
 
     settings: tuple  # (background_frequency, background_volume_range, time_shift_samples)
     variants: int
-    features: tf.Tensor
+    features: np.ndarray
     labels: np.ndarray
     choices: dict
 
     @property
     def nbytes(self):
-        return self.features.shape.num_elements() * self.features.dtype.size
+        return self.features.nbytes
 
 
 class AudioProcessor:
     """Splits a Speech Commands folder and serves (features, label) examples.
 
-    Audio is read once, kept in memory as int16, and features are computed in the tf.data graph
-    in parallel. Validation and testing features do not change and are computed once.
+    Audio is read READ_CHUNK clips at a time, as int16, and features are computed in the tf.data
+    graph in parallel. Validation and testing features do not change and are computed once.
 
     Training examples come from a feature store by default: `stored_variants` augmented draws of
     every training clip, computed once when training asks for them (about 20 s for the synthetic
     yes/no task, under 2 minutes for the real one on 2 cores) and served in a new random order,
     each example as one of its variants drawn at random, at every pass. The micro frontend then costs nothing per
-    step, which makes training several times faster on a CPU. The number of variants shrinks to
-    fit `store_limit_bytes` (at least one). `stored_variants=0` switches back to recomputing every
-    example's augmentation and features at every step, as TensorFlow's speech_commands example does.
+    step, which makes training several times faster on a CPU. The number of variants shrinks so
+    that the data of the task (store, validation and test features, buffers: see memory_plan)
+    fits `store_limit_bytes` (at least one variant). A task that would not fit the memory the
+    machine has is refused before any work, with what to change. `stored_variants=0` switches
+    back to recomputing every example's augmentation and features at every step, as TensorFlow's
+    speech_commands example does.
+
+    With `cache=True` the validation and test features and the store are kept on disk in
+    `<data_dir>/.microkws_cache/` (see cache_folder), so that the next run, after a restart of the
+    kernel, reads them instead of computing them; a changed dataset or setting gets a new entry.
     """
 
     class Modes(enum.Enum):
@@ -633,8 +740,10 @@ class AudioProcessor:
         micro=True,
         stored_variants=STORED_VARIANTS,
         store_limit_bytes=STORE_LIMIT_BYTES,
+        cache=True,
     ):
         self.data_dir = Path(data_dir)
+        self.cache = cache
         self.model_settings = model_settings
         self.micro = micro
         self.words_list = prepare_words_list(wanted_words)
@@ -645,19 +754,39 @@ class AudioProcessor:
         self.prepare_data_index(
             silence_percentage, unknown_percentage, wanted_words, validation_percentage, testing_percentage
         )
+        self._index_settings = [silence_percentage, unknown_percentage, list(wanted_words),
+                                validation_percentage, testing_percentage, RANDOM_SEED]
+        self._cache_folder = None  # <data_dir>/.microkws_cache/<task key>/, found on first use
         self.prepare_background_data()
-        self._audio = {}  # mode -> int16 [set_size, desired_samples], read on first use
+        self._silence = {}  # mode -> {row: (noise clip, start, volume)} (validation, testing)
         self._features = {}  # mode -> float32 [set_size, fingerprint_size] (validation, testing)
         self._store = None  # the training FeatureStore, made on the first get_data(TRAINING)
-        self.stored_variants = self._variants_within(stored_variants, store_limit_bytes)
+        beside_store = sum(self.memory_plan(1).values()) - self._variant_bytes
+        self.stored_variants = variants_within(stored_variants, store_limit_bytes, self._variant_bytes, beside_store)
+        self.check_memory()
 
-    def _variants_within(self, stored_variants, store_limit_bytes):
-        """As many of the asked variants as fit the memory limit, at least one (0: no store)."""
-        if not stored_variants:
-            return 0
-        variant_bytes = self.set_size(self.Modes.TRAINING) * self.model_settings["fingerprint_size"]
-        variant_bytes *= np.dtype(self._store_dtype).itemsize
-        return int(max(1, min(stored_variants, store_limit_bytes // variant_bytes)))
+    @property
+    def _variant_bytes(self):
+        """Bytes of one variant of the training store."""
+        n_bytes = self.set_size(self.Modes.TRAINING) * self.model_settings["fingerprint_size"]
+        return n_bytes * np.dtype(self._store_dtype).itemsize
+
+    def memory_plan(self, stored_variants=None, time_shift_samples=1600):
+        """data.memory_plan for this task's sizes (by default with its own stored_variants)."""
+        variants = self.stored_variants if stored_variants is None else stored_variants
+        sizes = {mode.value: self.set_size(mode) for mode in self.Modes}
+        itemsize = np.dtype(self._store_dtype).itemsize
+        return memory_plan(sizes, self.model_settings, variants, itemsize, time_shift_samples)
+
+    def check_memory(self):
+        """Raises MemoryError, saying what to change, when the task's data would not fit the memory
+        this machine has available now."""
+        available = available_memory()
+        if available is None:
+            return
+        message = memory_message(self.memory_plan(), available, self._variant_bytes, self.stored_variants)
+        if message:
+            raise MemoryError(message)
 
     def prepare_data_index(
         self, silence_percentage, unknown_percentage, wanted_words, validation_percentage, testing_percentage
@@ -749,13 +878,25 @@ class AudioProcessor:
             if background_frequency or background_volume_range or time_shift_samples:
                 raise ValueError("Augmentation settings apply to Modes.TRAINING only.")
             if mode not in self._features:
-                self._features[mode] = self._compute_features(self._read_audio(mode))
-            return tf.data.Dataset.from_tensor_slices((self._features[mode], labels))
+                self._features[mode] = self._cached_features(mode)
+            return self._served_in_order(self._features[mode], labels)
 
         if not self.stored_variants:
             return self._per_step_dataset(background_frequency, background_volume_range, time_shift_samples)
         store = self.feature_store(background_frequency, background_volume_range, time_shift_samples)
         return self._stored_dataset(store)
+
+    @staticmethod
+    def _served_in_order(features, labels):
+        """(features, label) of every row in order, gathered from the NumPy array batch by batch
+        (tf.numpy_function): no copy of the whole array in TensorFlow."""
+        dtype = tf.as_dtype(features.dtype)
+
+        def gather(rows):
+            batch = tf.numpy_function(lambda rows: features[rows], [rows], dtype, stateful=False)
+            return tf.ensure_shape(batch, [None, features.shape[1]]), tf.gather(labels, rows)
+
+        return tf.data.Dataset.range(len(labels)).batch(256).map(gather).unbatch()
 
     def feature_store(self, background_frequency, background_volume_range, time_shift_samples):
         """The augmented training features, `stored_variants` independent draws per clip, made once.
@@ -768,18 +909,119 @@ class AudioProcessor:
         settings = (float(background_frequency), float(background_volume_range), int(time_shift_samples))
         if self._store is None or self._store.settings != settings:
             self._store = None  # free the old store before making the new one
-            self._store = self._make_feature_store(settings)
+            self._store = self._cached_store(settings)
         return self._store
 
-    def _make_feature_store(self, settings):
-        """Draws and computes every variant of every training example, in parallel in tf.data."""
+    # The cache: <data_dir>/.microkws_cache/<task key>/ holds validation.npy, testing.npy and
+    # store-<key>/ (features.npy, memory-mapped when read, labels.npy, choices.npz). The task key
+    # covers the files (names, sizes, times), the index settings, the model settings, the frontend
+    # and the kit's CACHE_VERSION; a store's key adds its augmentation settings and variants. Every
+    # file or folder appears under its final name only once complete (written under a temporary
+    # name, then renamed), so a run that was stopped midway leaves nothing that a later run uses.
+
+    def cache_folder(self):
+        """This task's cache folder (made if missing), or None when caching is off or impossible."""
+        if not self.cache:
+            return None
+        if self._cache_folder is None:
+            key = cache_key(dataset_files(self.data_dir), self._index_settings, self.model_settings, self.micro)
+            folder = self.data_dir / CACHE_DIR_NAME / key
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+            except OSError as error:
+                print(f"Not caching features in {folder} ({error}); they are computed in memory.")
+                self.cache = False
+                return None
+            self._cache_folder = folder
+        return self._cache_folder
+
+    def _cached_features(self, mode):
+        """Validation or testing features: from the cache when there, else computed (and cached)."""
+        folder = self.cache_folder()
+        shape = (self.set_size(mode), self.model_settings["fingerprint_size"])
+        cached = folder and read_array(folder / f"{mode.value}.npy", shape)
+        if cached is not None:
+            return cached
+        features = self._compute_features(mode)
+        if folder:
+            try:
+                write_array(folder / f"{mode.value}.npy", features)
+            except OSError as error:
+                print(f"Could not cache the {mode.value} features ({error}).")
+        return features
+
+    def _cached_store(self, settings):
+        """The training store for `settings`: memory-mapped from the cache when there, else made
+        into a memory-mapped file that becomes the cache entry (in memory when caching is off)."""
+        folder = self.cache_folder()
+        if folder is None:
+            return self._make_feature_store(settings)
+        target = folder / f"store-{cache_key(settings, self.stored_variants)}"
+        if not target.is_dir() or (store := self._read_store(target, settings)) is None:
+            if shutil.disk_usage(folder).free < 2 * self.stored_variants * self._variant_bytes:
+                print(f"Not caching the feature store: too little free disk space in {folder}.")
+                return self._make_feature_store(settings)
+            self._write_store(target, settings)
+            store = self._read_store(target, settings)
+            if store is None:
+                raise RuntimeError(f"The feature store just written to {target} cannot be read back; delete "
+                                   f"{self.data_dir / CACHE_DIR_NAME} and run again.")
+        return store
+
+    def _write_store(self, target, settings):
+        """Makes the store into a temporary folder beside `target`, then renames it to `target`.
+        Other stores of this task are removed: the cache keeps one per task."""
+        remove_leftovers(target.parent, ".store-")
+        partial = work_in_progress(target.parent, ".store-", folder=True)
+        try:
+            def allocate(shape, dtype):
+                return np.lib.format.open_memmap(partial / "features.npy", mode="w+", dtype=dtype, shape=shape)
+
+            store = self._make_feature_store(settings, allocate)
+            store.features.flush()
+            del store.features  # closed before the folder is renamed (Windows refuses otherwise)
+            np.save(partial / "labels.npy", store.labels)
+            np.savez(partial / "choices.npz", **store.choices)
+            for old in target.parent.glob("store-*"):
+                shutil.rmtree(old, ignore_errors=True)
+            publish(partial, target, folder=True)
+        except OSError:
+            shutil.rmtree(partial, ignore_errors=True)
+            if not target.is_dir():  # another process may have published the same store first
+                raise
+        except BaseException:
+            shutil.rmtree(partial, ignore_errors=True)
+            raise
+
+    def _read_store(self, folder, settings):
+        """The store cached in `folder` (features memory-mapped), or None if it does not match."""
+        labels = self.labels(self.Modes.TRAINING)
+        shape = (self.stored_variants * len(labels), self.model_settings["fingerprint_size"])
+        features = read_array(folder / "features.npy", shape, mmap_mode="r")
+        cached_labels = read_array(folder / "labels.npy", labels.shape)
+        if features is None or cached_labels is None or not np.array_equal(cached_labels, labels):
+            return None
+        with np.load(folder / "choices.npz") as choices:
+            choices = {key: choices[key] for key in choices.files}
+        return FeatureStore(settings, self.stored_variants, features, labels, choices)
+
+    def _make_feature_store(self, settings, allocate=np.zeros):
+        """Draws and computes every variant of every training example, READ_CHUNK clips at a time.
+
+        The clips of a chunk are read, all their variants drawn and computed in parallel in
+        tf.data, and the chunk's audio let go: only the store itself grows with the dataset.
+        """
+        from tqdm.auto import tqdm
+
         background_frequency, background_volume_range, shift = settings
         labels = self.labels(self.Modes.TRAINING)
-        variants = self.stored_variants
-        count = variants * len(labels)
-        audio = tf.constant(self._padded_training_audio(shift))
+        set_size, variants = len(labels), self.stored_variants
+        features = allocate((variants * set_size, self.model_settings["fingerprint_size"]), self._store_dtype)
+        choices = {key: np.zeros(len(features), dtype) for key, dtype in
+                   (("offset", np.int64), ("noise_start", np.int64), ("background_volume", np.float32))}
         draw = self._make_augmentation_draw(background_frequency, background_volume_range, shift)
         mix = self._make_mixer()
+        tf_labels = tf.constant(labels)
 
         def stored_values(clip):
             """What the store keeps of one augmented clip: the frontend's 16-bit output, or MFCCs."""
@@ -790,66 +1032,68 @@ class AudioProcessor:
                 values = features_from_audio(clip, self.model_settings, micro=False)
             return tf.reshape(values, [self.model_settings["fingerprint_size"]])
 
-        tf_labels = tf.constant(labels)
-        # Row r of the store is clip r % set_size; its variant is r // set_size.
-        rows = tf.data.Dataset.range(count).batch(AUGMENT_BATCH)
-        seeds = tf.data.Dataset.random(seed=RANDOM_SEED).batch(2)
-        dataset = tf.data.Dataset.zip(rows, seeds).map(
-            lambda row, seed: (row, draw(tf.gather(tf_labels, row % len(labels)), seed))
-        ).unbatch()
-        dataset = dataset.map(
-            lambda row, choice: (stored_values(mix(audio[row % len(labels)], choice)), choice),
-            num_parallel_calls=tf.data.AUTOTUNE,
-        )
-        features = np.zeros((count, self.model_settings["fingerprint_size"]), self._store_dtype)
-        choices = {key: np.zeros(count, dtype) for key, dtype in
-                   (("offset", np.int64), ("noise_start", np.int64), ("background_volume", np.float32))}
-        row = 0
-        for batch_features, batch_choices in dataset.batch(1024):
-            n = len(batch_features)
-            features[row : row + n] = batch_features.numpy()
-            for key in choices:
-                choices[key][row : row + n] = batch_choices[key].numpy()
-            row += n
-        return FeatureStore(settings, variants, tf.constant(features), labels, choices)
+        progress = tqdm(total=len(features), desc="Feature store", unit=" examples",
+                        disable=len(features) < PROGRESS_MIN_CLIPS)
+        with progress:
+            for chunk, start in enumerate(range(0, set_size, READ_CHUNK)):
+                stop = min(start + READ_CHUNK, set_size)
+                audio = tf.constant(self._read_rows(self.Modes.TRAINING, start, stop, pad=shift))
+                # Row r of the store is clip r % set_size; its variant is r // set_size.
+                rows = (np.arange(variants)[:, None] * set_size + np.arange(start, stop)).reshape(-1)
+                seeds = tf.data.Dataset.random(seed=RANDOM_SEED + chunk).batch(2)
+                dataset = tf.data.Dataset.zip(tf.data.Dataset.from_tensor_slices(rows).batch(AUGMENT_BATCH), seeds)
+                dataset = dataset.map(lambda row, seed: (row, draw(tf.gather(tf_labels, row % set_size), seed)))
+                dataset = dataset.unbatch().map(
+                    lambda row, choice: (row, stored_values(mix(audio[row % set_size - start], choice)), choice),
+                    num_parallel_calls=tf.data.AUTOTUNE,
+                )
+                for batch_rows, batch_features, batch_choices in dataset.batch(1024):
+                    batch_rows = batch_rows.numpy()
+                    features[batch_rows] = batch_features.numpy()
+                    for key in choices:
+                        choices[key][batch_rows] = batch_choices[key].numpy()
+                    progress.update(len(batch_rows))
+                del audio, dataset
+        return FeatureStore(settings, variants, features, labels, choices)
 
     def augmented_audio(self, index, choice, time_shift_samples):
         """The int16 audio of training example `index` augmented by one draw of choices (e.g. a row
         of FeatureStore.choices): what the store's features were computed from."""
-        shift = int(time_shift_samples)
-        clip = np.pad(self._read_audio(self.Modes.TRAINING)[index], (shift, shift))
+        clip = self._read_rows(self.Modes.TRAINING, index, index + 1, pad=int(time_shift_samples))[0]
         choice = {key: tf.constant(value) for key, value in choice.items()}
         return self._make_mixer()(tf.constant(clip), choice).numpy()
-
-    def _padded_training_audio(self, shift):
-        """The training clips zero-padded by `shift` samples on both sides, so that a time shift is a
-        slice (the padding is added once here, not for every example)."""
-        return np.pad(self._read_audio(self.Modes.TRAINING), [(0, 0), (shift, shift)])
 
     @property
     def _store_dtype(self):
         return np.uint16 if self.micro else np.float32
 
     def _stored_dataset(self, store):
-        """One pass over the training clips in a new random order, each as a random stored variant."""
+        """One pass over the training clips in a new random order, each as a random stored variant.
+
+        Batches are gathered from the store's NumPy array (tf.numpy_function), so the store is never
+        copied into a TensorFlow constant.
+        """
         set_size = len(store.labels)
-        features = store.features
         labels = tf.constant(store.labels)
         scale = FRONTEND_OUTPUT_SCALE if self.micro else 1.0
+        store_dtype = tf.as_dtype(store.features.dtype)
         indices = tf.data.Dataset.range(set_size).shuffle(set_size, reshuffle_each_iteration=True)
         seeds = tf.data.Dataset.random(seed=RANDOM_SEED, rerandomize_each_iteration=True).batch(2)
 
         def gather(index, seed):
             variant = tf.random.stateless_uniform(tf.shape(index), seed, 0, store.variants, tf.int64)
             rows = variant * set_size + index
-            return tf.cast(tf.gather(features, rows), tf.float32) * scale, tf.gather(labels, index)
+            features = tf.numpy_function(lambda rows: store.features[rows], [rows], store_dtype, stateful=False)
+            features = tf.ensure_shape(features, [None, self.model_settings["fingerprint_size"]])
+            return tf.cast(features, tf.float32) * scale, tf.gather(labels, index)
 
         return tf.data.Dataset.zip(indices.batch(AUGMENT_BATCH), seeds).map(gather).unbatch()
 
     def _per_step_dataset(self, background_frequency, background_volume_range, time_shift_samples):
         """Training examples augmented and turned into features anew at every step (no store)."""
         labels = self.labels(self.Modes.TRAINING)
-        audio = tf.constant(self._padded_training_audio(int(time_shift_samples)))
+        shift = int(time_shift_samples)
+        audio = tf.constant(self._read_rows(self.Modes.TRAINING, 0, len(labels), pad=shift))
         labels = tf.constant(labels)
         draw = self._make_augmentation_draw(background_frequency, background_volume_range, time_shift_samples)
         mix = self._make_mixer()
@@ -912,40 +1156,67 @@ class AudioProcessor:
 
         return mix
 
-    def _read_audio(self, mode):
-        """int16 audio of every example of a split, read from disk once per run.
+    def _read_rows(self, mode, start, stop, pad=0):
+        """int16 audio of examples start..stop-1 of a split, each zero-padded by `pad` samples on
+        both sides (so that a time shift is a slice), read from disk.
 
         Silence is zeros for training (noise is mixed in on the fly) and a fixed, seeded slice of
         background noise for validation and testing.
         """
-        if mode in self._audio:
-            return self._audio[mode]
-        desired = self.model_settings["desired_samples"]
-        entries = self.data_index[mode]
+        desired, rate = self.model_settings["desired_samples"], self.model_settings["sample_rate"]
+        entries = self.data_index[mode][start:stop]
+        audio = np.zeros((len(entries), desired + 2 * pad), dtype=np.int16)
+
+        def read_one(i):
+            audio[i, pad : pad + desired] = fit_to_length(read_wav(entries[i]["file"], rate), desired)
+
+        from tqdm.auto import tqdm
+
         word_rows = [i for i, entry in enumerate(entries) if entry["file"] is not None]
-        audio = np.zeros((len(entries), desired), dtype=np.int16)
-        audio[word_rows] = _read_clips(
-            [entries[i]["file"] for i in word_rows], self.model_settings["sample_rate"], desired
-        )
+        with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool, tqdm(
+            total=len(word_rows), desc="Reading clips", unit=" clips", disable=len(word_rows) < PROGRESS_MIN_CLIPS
+        ) as progress:
+            for _ in pool.map(read_one, word_rows):
+                progress.update()
         if mode != self.Modes.TRAINING:
-            rng = np.random.default_rng([RANDOM_SEED, list(self.Modes).index(mode)])
-            for i, entry in enumerate(entries):
-                if entry["file"] is None:
-                    clip = self.background_data[rng.integers(len(self.background_data))]
-                    start = rng.integers(len(clip) - desired + 1)
-                    audio[i] = to_int16(clip[start : start + desired] * rng.uniform(0, 1))
-        self._audio[mode] = audio
+            for row, (clip, noise_start, volume) in self._silence_draws(mode).items():
+                if start <= row < stop:
+                    noise = self.background_data[clip][noise_start : noise_start + desired]
+                    audio[row - start, pad : pad + desired] = to_int16(noise * volume)
         return audio
 
-    def _compute_features(self, audio):
-        """Features of a whole split, computed in parallel in the tf.data graph."""
-        dataset = tf.data.Dataset.from_tensor_slices(audio).map(
-            lambda clip: features_from_audio(clip, self.model_settings, self.micro),
-            num_parallel_calls=tf.data.AUTOTUNE,
-        )
-        features = np.zeros((len(audio), self.model_settings["fingerprint_size"]), dtype=np.float32)
-        row = 0
-        for batch in dataset.batch(256):
-            features[row : row + len(batch)] = batch.numpy()
-            row += len(batch)
+    def _silence_draws(self, mode):
+        """The fixed, seeded noise of every validation or testing silence example:
+        {row: (noise recording, start sample, volume)}."""
+        if mode not in self._silence:
+            desired = self.model_settings["desired_samples"]
+            rng = np.random.default_rng([RANDOM_SEED, list(self.Modes).index(mode)])
+            draws = {}
+            for i, entry in enumerate(self.data_index[mode]):
+                if entry["file"] is None:
+                    clip = int(rng.integers(len(self.background_data)))
+                    start = int(rng.integers(len(self.background_data[clip]) - desired + 1))
+                    draws[i] = (clip, start, rng.uniform(0, 1))
+            self._silence[mode] = draws
+        return self._silence[mode]
+
+    def _compute_features(self, mode):
+        """Features of a whole split, READ_CHUNK clips at a time, in parallel in the tf.data graph."""
+        from tqdm.auto import tqdm
+
+        set_size = self.set_size(mode)
+        features = np.zeros((set_size, self.model_settings["fingerprint_size"]), dtype=np.float32)
+        with tqdm(total=set_size, desc=f"{mode.value.capitalize()} features", unit=" clips",
+                  disable=set_size < PROGRESS_MIN_CLIPS) as progress:
+            for start in range(0, set_size, READ_CHUNK):
+                audio = self._read_rows(mode, start, min(start + READ_CHUNK, set_size))
+                dataset = tf.data.Dataset.from_tensor_slices(audio).map(
+                    lambda clip: features_from_audio(clip, self.model_settings, self.micro),
+                    num_parallel_calls=tf.data.AUTOTUNE,
+                )
+                row = start
+                for batch in dataset.batch(256):
+                    features[row : row + len(batch)] = batch.numpy()
+                    row += len(batch)
+                    progress.update(len(batch))
         return features

@@ -148,7 +148,7 @@ def describe_dataset(data_dir):
     marker = data_dir / MARKER_NAME
     if marker.is_file():
         return {"kind": "synthetic", "path": str(data_dir), "settings": json.loads(marker.read_text())}
-    words = sorted(p.name for p in data_dir.iterdir() if p.is_dir() and not p.name.startswith("_"))
+    words = sorted(p.name for p in data_dir.iterdir() if p.is_dir() and not p.name.startswith(("_", ".")))
     return {"kind": "speech_commands", "path": str(data_dir), "words": len(words)}
 
 

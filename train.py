@@ -127,6 +127,8 @@ def train(model, audio_processor, flags, extra_callbacks=(), run_dir=None):
             optimizer=keras.optimizers.Adam(learning_rate=schedule),
             loss=keras.losses.SparseCategoricalCrossentropy(),
             metrics=["accuracy"],
+            # XLA for the training step: flags.jit_compile = True (Keras's "auto" means none on a CPU).
+            jit_compile=getattr(flags, "jit_compile", "auto"),
         )
 
     modes = audio_processor.Modes

@@ -220,7 +220,7 @@ def test_stored_features_are_the_frontend_output_of_the_augmented_audio(audio_pr
     for row in (0, 5, set_size + 5, store.variants * set_size - 1):
         audio = audio_processor.augmented_audio(row % set_size, _row_choice(store, row), 1600)
         expected = data.compute_features(audio, model_settings).reshape(-1)
-        served = store.features[row].numpy().astype(np.float32) * np.float32(data.FRONTEND_OUTPUT_SCALE)
+        served = store.features[row].astype(np.float32) * np.float32(data.FRONTEND_OUTPUT_SCALE)
         np.testing.assert_array_equal(served, expected)
 
 
@@ -230,7 +230,7 @@ def test_each_clip_is_stored_with_different_shifts_and_noise_levels(store):
     assert store.variants >= 8
     assert len(np.unique(store.choices["offset"][rows])) > store.variants // 2
     assert len(np.unique(store.choices["background_volume"][rows])) > 1
-    assert len({store.features[int(r)].numpy().tobytes() for r in rows}) == store.variants
+    assert len({store.features[int(r)].tobytes() for r in rows}) == store.variants
 
 
 def test_augmentation_choices_keep_the_asked_ranges(store):
@@ -241,7 +241,7 @@ def test_augmentation_choices_keep_the_asked_ranges(store):
 
 
 def test_training_examples_are_served_from_the_store(audio_processor, store):
-    stored = {row.tobytes() for row in store.features.numpy()}
+    stored = {row.tobytes() for row in store.features}
     dataset = audio_processor.get_data(audio_processor.Modes.TRAINING, 0.8, 0.1, 1600)
     served = [np.round(x.numpy() / data.FRONTEND_OUTPUT_SCALE).astype(np.uint16) for x, _ in dataset.take(200)]
     assert all(row.tobytes() in stored for row in served)
@@ -256,13 +256,69 @@ def test_validation_features_are_those_of_the_clips_untouched_by_the_store(audio
             np.testing.assert_array_equal(served[i], clean.reshape(-1))
 
 
-def test_the_store_shrinks_to_its_memory_limit(audio_processor, small_dataset, model_settings):
+def test_the_store_shrinks_so_that_the_whole_data_of_the_task_fits_the_limit(audio_processor, small_dataset, model_settings):
     variant_bytes = audio_processor.set_size(audio_processor.Modes.TRAINING) * model_settings["fingerprint_size"] * 2
-    limit = 3 * variant_bytes + 100
+    beside_store = sum(audio_processor.memory_plan(1).values()) - variant_bytes
+    limit = beside_store + 3 * variant_bytes + 100
     processor = data.AudioProcessor(None, small_dataset, 25, 25, ["yes", "no"], 10, 10, model_settings,
                                     stored_variants=16, store_limit_bytes=limit)
     assert processor.stored_variants == 3
-    assert processor.feature_store(0.8, 0.1, 1600).nbytes <= limit
+    assert sum(processor.memory_plan().values()) <= limit
+    assert processor.feature_store(0.8, 0.1, 1600).nbytes == 3 * variant_bytes
+
+
+def test_the_store_is_one_numpy_array_not_a_tensorflow_copy(store):
+    assert isinstance(store.features, np.ndarray)
+
+
+# --- Memory --------------------------------------------------------------------------------------
+
+SIZES = {"training": 9_567, "validation": 1_200, "testing": 1_300}
+
+
+def test_memory_plan_counts_the_store_the_evaluation_features_and_a_chunk_of_audio(model_settings):
+    plan = data.memory_plan(SIZES, model_settings, 26, 2, 1600)
+    assert plan["training feature store"] == 26 * 9_567 * 1960 * 2
+    assert plan["validation and test features"] == 2_500 * 1960 * 4
+    assert plan["working buffers"] == 2 * data.READ_CHUNK * 19_200 * 2
+
+
+def test_without_a_store_the_plan_holds_all_training_audio(model_settings):
+    plan = data.memory_plan(SIZES, model_settings, 0, 2, 1600)
+    assert plan["training audio"] == 2 * 9_567 * 19_200 * 2
+    assert "training feature store" not in plan
+
+
+def test_variants_within_keeps_the_other_parts_inside_the_limit():
+    assert data.variants_within(32, limit_bytes=1000, variant_bytes=100, other_bytes=350) == 6
+    assert data.variants_within(4, limit_bytes=1000, variant_bytes=100, other_bytes=350) == 4
+    assert data.variants_within(32, limit_bytes=100, variant_bytes=100, other_bytes=350) == 1
+    assert data.variants_within(0, limit_bytes=1000, variant_bytes=100, other_bytes=0) == 0
+
+
+def test_a_task_that_fits_gets_no_memory_message():
+    plan = {"training feature store": 2**30, "working buffers": 2**28}
+    assert data.memory_message(plan, available_bytes=4 * 2**30, variant_bytes=2**27, stored_variants=8) is None
+
+
+def test_a_task_that_does_not_fit_is_told_the_figures_and_the_variants_that_fit():
+    plan = {"training feature store": 8 * 2**28, "working buffers": 2**28}  # 2.25 GiB
+    message = data.memory_message(plan, available_bytes=2 * 2**30, variant_bytes=2**28, stored_variants=8)
+    assert "2.75 GiB" in message and "2.00 GiB available" in message
+    assert "stored_variants=5" in message  # 5 x 0.25 + 0.25 + 0.5 headroom = 2.00 and "fewer keywords" in message
+
+
+def test_when_even_one_variant_does_not_fit_the_message_says_fewer_keywords():
+    plan = {"training feature store": 2**30, "validation and test features": 3 * 2**30}
+    message = data.memory_message(plan, available_bytes=2 * 2**30, variant_bytes=2**30, stored_variants=1)
+    assert "stored_variants=" not in message and "fewer keywords" in message
+
+
+def test_the_audio_processor_refuses_a_task_beyond_the_available_memory_before_any_work(
+        small_dataset, model_settings, monkeypatch):
+    monkeypatch.setattr(data, "available_memory", lambda: 2**20)
+    with pytest.raises(MemoryError, match=r"1 MiB|0\.00 GiB available"):
+        data.AudioProcessor(None, small_dataset, 25, 25, ["yes", "no"], 10, 10, model_settings)
 
 
 def test_stored_variants_zero_augments_every_example_anew(small_dataset, model_settings):

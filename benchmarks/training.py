@@ -78,7 +78,8 @@ def training_dataset(pipeline, data_dir, settings, peer_dir, stored_variants):
         examples = examples.map(lambda x, y: (tf.reshape(x, [settings["fingerprint_size"]]), y))
     else:
         variants = stored_variants if pipeline == "store" else 0
-        processor = challenge.lab_audio_processor(data_dir, WANTED_WORDS, stored_variants=variants)
+        # No cache: "end to end" includes making the store, as the seed kit's pipeline pays for its own.
+        processor = challenge.lab_audio_processor(data_dir, WANTED_WORDS, stored_variants=variants, cache=False)
         examples = processor.get_data(processor.Modes.TRAINING, BACKGROUND_FREQUENCY, BACKGROUND_VOLUME,
                                       TIME_SHIFT_SAMPLES)
     return examples.repeat().batch(BATCH_SIZE).prefetch(tf.data.AUTOTUNE)

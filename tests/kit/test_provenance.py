@@ -93,3 +93,14 @@ def test_submit_names_the_missing_dataset_instead_of_measuring_on_another(tmp_pa
     assert submit.main(["--skip-tests", "--output", str(kit / "submission.zip")]) == 1
     assert "not on this machine" in capsys.readouterr().out
     assert not (kit / "submission.zip").exists()
+
+
+def test_the_challenge_command_line_can_measure_without_the_feature_cache(tmp_path, small_dataset, monkeypatch):
+    model = _model_with_provenance(tmp_path / "models", synthetic.describe_dataset(small_dataset))
+    asked = {}
+    monkeypatch.setattr(challenge, "measure_challenge", lambda *args, **options: asked.update(options) or {})
+    monkeypatch.setattr(challenge, "print_report", lambda report: None)
+    challenge.main([str(model), "--wanted-words", "yes,no", "--no-cache"])
+    assert asked["cache"] is False
+    challenge.main([str(model), "--wanted-words", "yes,no"])
+    assert asked["cache"] is True

@@ -1,0 +1,202 @@
+"""instructor/grade.py against a student who has read it (#23, third round).
+
+Each test builds one hostile submission and runs it through the grader's own path (main, grade_one,
+measure), cheaply: no trained model is needed. A secret marker stands for the hidden text (the
+reference solution, the grading tests) wherever the attack tries to reach it.
+"""
+
+import io
+import json
+import os
+import secrets
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from instructor import grade, kit
+
+STUDENT_CODE = {"student/metrics.py": "x = 1\n", "names.txt": "Ada Lovelace\n", "words.txt": "up,down\n"}
+
+
+def _zip(files):
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, content in files.items():
+            archive.writestr(name, content)
+    return buffer.getvalue()
+
+
+@pytest.fixture
+def marker():
+    return f"microkws_secret_{secrets.token_hex(8)}"
+
+
+@pytest.fixture
+def graded_code(monkeypatch):
+    """Stands in for the tests: records the student code each submission would be graded with."""
+    seen = {}
+
+    def run_tests(own_dir, kit_dir, student_code_dir, timeout, hide=()):
+        seen.update({p.name: p.read_text(errors="replace") for p in Path(student_code_dir).rglob("*.py")})
+        return []
+
+    monkeypatch.setattr(grade, "run_tests", run_tests)
+    return seen
+
+
+# --- Gradescope: an upload of files, not a zip ---------------------------------------------------
+
+
+def _upload(tmp_path, files):
+    upload = tmp_path / "submission"
+    for name, content in files.items():
+        (upload / name).parent.mkdir(parents=True, exist_ok=True)
+        (upload / name).write_text(content)
+    return upload
+
+
+def test_a_gradescope_upload_cannot_link_to_the_reference_solution(tmp_path, marker, graded_code):
+    """A repository submitted to Gradescope may hold links: student/estimate.py pointing at
+    /autograder/source/instructor/solution/estimate.py would be graded as the student's own."""
+    solution = tmp_path / "source" / "instructor" / "solution"
+    solution.mkdir(parents=True)
+    (solution / "estimate.py").write_text(f"# {marker}\n")
+    upload = _upload(tmp_path, STUDENT_CODE)
+    (upload / "student" / "estimate.py").symlink_to(solution / "estimate.py")
+    results = tmp_path / "results.json"
+    grade.main(["--gradescope", str(upload), str(results)])
+    assert marker not in json.dumps(graded_code)
+    assert "link" in json.loads(results.read_text())["output"]
+
+
+def test_a_gradescope_upload_cannot_link_a_whole_folder_of_the_solution(tmp_path, marker, graded_code):
+    solution = tmp_path / "source" / "instructor" / "solution"
+    solution.mkdir(parents=True)
+    (solution / "metrics.py").write_text(f"# {marker}\n")
+    upload = _upload(tmp_path, {"names.txt": "Ada\n", "words.txt": "up,down\n", "mine/metrics.py": "x = 1\n"})
+    (upload / "student").symlink_to(solution, target_is_directory=True)
+    results = tmp_path / "results.json"
+    grade.main(["--gradescope", str(upload), str(results)])
+    assert marker not in json.dumps(graded_code)
+    assert "link" in json.loads(results.read_text())["output"]
+
+
+# --- Files the grader itself reads: JSON a student wrote -----------------------------------------
+
+
+def _deep_json():
+    return "[" * 100000 + "]" * 100000
+
+
+def _row(tmp_path, files, datasets=()):
+    return grade.grade_one(grade.Submission("eve", "", "", _zip(files)), tmp_path / "out", list(datasets), 60)
+
+
+def test_a_deeply_nested_manifest_is_no_grader_error(tmp_path, graded_code):
+    """A grader error is not a grade and is retried forever: a student must not be able to choose it."""
+    row = _row(tmp_path, {**STUDENT_CODE, "manifest.json": _deep_json()})
+    assert row["status"] == "graded" and row["submit_problems"] == "no readable manifest.json", row
+
+
+def test_a_deeply_nested_model_provenance_is_no_grader_error(tmp_path, graded_code):
+    row = _row(tmp_path, {**STUDENT_CODE, "models/kws_model_student_updown_quantized.tflite": b"TFL3",
+                          "models/kws_model_student_updown_quantized.json": _deep_json()})
+    assert row["status"] == "graded" and "not the JSON the kit writes" in row["error"], row
+
+
+# --- Zip member names ------------------------------------------------------------------------------
+
+
+def test_a_member_name_ending_in_a_newline_is_not_taken(tmp_path, graded_code, monkeypatch):
+    """`$` in a regular expression also matches before a final newline: "names.txt\\n" is not names.txt."""
+    copies = []
+    real_copy_kit = kit.copy_kit
+    monkeypatch.setattr(kit, "copy_kit", lambda destination: copies.append(real_copy_kit(destination)) or copies[-1])
+    _row(tmp_path, {**STUDENT_CODE, "student/answers.md\n": "x", "words.txt\n": "x"})
+    assert copies and not any("\n" in path.name for path in copies[0].rglob("*"))
+
+
+# --- The measurement: a hostile model file, and what comes back from its jail ----------------------
+
+
+@pytest.fixture
+def hostile_model(tmp_path):
+    """A submission folder with a model file and a provenance that makes challenge.py crash."""
+    own = tmp_path / "batch" / "submission"
+    (own / "scratch").mkdir(parents=True)
+    kit_dir = own / "kit"
+    (kit_dir / "models").mkdir(parents=True)
+    (kit_dir / "models" / "kws_model_student_updown_quantized.tflite").write_bytes(b"\0\0\0\0TFL3" + b"\0" * 64)
+    (kit_dir / "models" / "kws_model_student_updown_quantized.json").write_text(
+        json.dumps({"provenance": {"dataset": {"kind": "synthetic", "settings": "mine"}}}))
+    return own, kit_dir
+
+
+def test_a_crash_of_the_measurement_shows_no_traceback(hostile_model, tmp_path):
+    """A traceback quotes the source lines it passes through: the reference formulas are copied
+    beside the model, and a line of them must never reach results.json."""
+    own, kit_dir = hostile_model
+    (tmp_path / "data").mkdir()
+    datasets = [(tmp_path / "data", {"kind": "synthetic", "settings": "mine"})]
+    with pytest.raises(grade.SubmissionError) as failed:
+        grade.measure(own, kit_dir, "up,down", datasets, 300)
+    message = str(failed.value)
+    assert "could not be measured" in message and "KeyError" in message, message
+    assert "Traceback" not in message and 'File "' not in message and "wanted_words" not in message, message
+
+
+def test_a_measurement_message_keeps_only_the_challenges_own_error_line(marker):
+    output = (f"Traceback (most recent call last):\n  File \"reference_estimate.py\", line 7, in estimate_rom\n"
+              f"    total += elements * {marker}[dtype]\nKeyError: 'float64'\n")
+    assert marker not in grade.measurement_failure(output)
+    assert grade.measurement_failure(output).endswith("(it stopped with KeyError)")
+    refused = "some log line\nerror: models/x.tflite is not a TFLite model (no TFL3 flatbuffer identifier).\n"
+    assert grade.measurement_failure(refused).endswith("is not a TFLite model (no TFL3 flatbuffer identifier).")
+    assert grade.measurement_failure(f"{marker}Error: boom\n").endswith("(it stopped with an error)")
+
+
+def _measure_writing(report_files, tmp_path, monkeypatch, hostile_model):
+    """measure() with a measurement that writes report_files (what a process that a hostile model
+    took over could write in its one writable folder)."""
+    own, kit_dir = hostile_model
+
+    def run_confined(command, cwd, timeout, env=None, memory_bytes=None):
+        for name, make in report_files.items():
+            make(own / "report" / name)
+        return 0, ""
+
+    monkeypatch.setattr(grade, "run_confined", run_confined)
+    return grade.measure(own, kit_dir, "up,down", [(tmp_path / "data", {"kind": "synthetic", "settings": "mine"})], 60)
+
+
+def test_the_measurements_report_sets_no_other_column(tmp_path, monkeypatch, hostile_model):
+    report = {"int8_test_accuracy": {"value": 0.95, "limit": 0.9, "passed": True},
+              "status": {"value": "graded", "passed": True}, "score": {"value": 50, "passed": True}}
+    with pytest.raises(grade.SubmissionError, match="report"):
+        _measure_writing({"challenge-report.json": lambda p: p.write_text(json.dumps(report))},
+                         tmp_path, monkeypatch, hostile_model)
+
+
+def test_a_measurement_report_that_is_a_link_is_not_followed(tmp_path, monkeypatch, hostile_model, marker):
+    secret = tmp_path / "secret.json"
+    secret.write_text(json.dumps({"rom_bytes": {"value": 1, "limit": 2, "passed": True, "source": marker}}))
+    with pytest.raises(grade.SubmissionError, match="report"):
+        _measure_writing({"challenge-report.json": lambda p: p.symlink_to(secret)}, tmp_path, monkeypatch,
+                         hostile_model)
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no named pipes here")
+def test_a_measurement_report_that_is_a_pipe_does_not_hang_the_grader(tmp_path, monkeypatch, hostile_model):
+    with pytest.raises(grade.SubmissionError, match="report"):
+        _measure_writing({"challenge-report.json": lambda p: os.mkfifo(p)}, tmp_path, monkeypatch, hostile_model)
+
+
+def test_a_plain_measurement_report_fills_the_figures(tmp_path, monkeypatch, hostile_model):
+    figures = {name: {"value": 1, "limit": 2, "passed": True, "source": "x"}
+               for name in ("int8_test_accuracy", "rom_bytes", "ram_bytes", "macs")}
+    report, kind = _measure_writing({"challenge-report.json": lambda p: p.write_text(json.dumps(figures))},
+                                    tmp_path, monkeypatch, hostile_model)
+    assert report == figures and kind == "synthetic"
+

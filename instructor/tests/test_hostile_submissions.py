@@ -200,3 +200,85 @@ def test_a_plain_measurement_report_fills_the_figures(tmp_path, monkeypatch, hos
                                     tmp_path, monkeypatch, hostile_model)
     assert report == figures and kind == "synthetic"
 
+
+
+# --- Time: a submission must not turn its row into a grader error by being slow on purpose -----------
+
+
+@pytest.fixture
+def slow_worker(tmp_path):
+    """A worker whose every call takes 3 s (each just under a call's limit), sharing a 5 s budget."""
+    from instructor import jail
+
+    own = tmp_path / "batch" / "one"
+    (own / "scratch").mkdir(parents=True)
+    (own / "kit").mkdir()
+    (own / "student_code" / "student").mkdir(parents=True)
+    (own / "student_code" / "student" / "slow.py").write_text("import time\ndef f():\n    time.sleep(3)\n    return 1\n")
+    worker = jail.StudentProcess(own, own / "student_code", own / "kit", call_seconds=60, cpu_seconds=120,
+                                 total_seconds=5)
+    yield worker
+    worker.close()
+
+
+def test_calls_just_under_their_limit_share_one_budget_per_submission(slow_worker):
+    """33 tests whose calls each take just under 120 s would outlast the step's time limit: a grader
+    error, not a grade, retried forever. The calls of one submission share a budget instead."""
+    from instructor import jail
+
+    request = {"module": "slow", "function": "f", "args": []}
+    assert slow_worker.request(request) == 1
+    with pytest.raises(jail.StudentCodeError, match="used up the time"):
+        slow_worker.request(request)
+    with pytest.raises(jail.StudentCodeError, match="used up the time"):
+        slow_worker.request(request)
+    assert slow_worker.process is None  # the last call did not even start a worker
+
+
+# --- The measurement's jail: what a process that a hostile model took over could read ---------------
+
+READ_ALL = """
+import os, sys
+found = []
+for path in sys.argv[1:]:
+    for folder, _, files in os.walk(path):
+        for name in files:
+            try:
+                found.append(open(os.path.join(folder, name), errors="replace").read())
+            except OSError:
+                pass
+print("\\n".join(found))
+"""
+
+
+def test_the_measurement_cannot_read_the_grading_tests_or_the_student_code(tmp_path, monkeypatch, marker):
+    from instructor import jail
+
+    if not jail.jail_mode():
+        pytest.skip("no jail on this machine")
+    own = tmp_path / "batch" / "submission"
+    (own / "scratch").mkdir(parents=True)
+    kit_dir = own / "kit"
+    (kit_dir / "models").mkdir(parents=True)
+    (kit_dir / "models" / "kws_model_student_updown_quantized.tflite").write_bytes(b"TFL3")
+    (kit_dir / "tests" / "student" / "grading").mkdir(parents=True)
+    (kit_dir / "tests" / "student" / "grading" / "test_estimate_exact.py").write_text(f"# {marker}\n")
+    (own / "student_code" / "student").mkdir(parents=True)
+    (own / "student_code" / "student" / "metrics.py").write_text(f"# {marker}\n")
+    (tmp_path / "data").mkdir()
+    seen = {}
+
+    def run_confined(command, cwd, timeout, env=None, memory_bytes=None):
+        import subprocess
+
+        start = len(command) - command[::-1].index(str(kit.ROOT / "challenge.py")) - 1  # the last: the program
+        reader = [*command[:start], "-c", READ_ALL, str(jail.inside(own, own))]
+        run = subprocess.run(reader, env=env, capture_output=True, text=True, timeout=120)
+        seen["output"] = run.stdout + run.stderr
+        return 1, ""
+
+    monkeypatch.setattr(grade, "run_confined", run_confined)
+    with pytest.raises(grade.SubmissionError):
+        grade.measure(own, kit_dir, "up,down", [(tmp_path / "data", {"kind": "synthetic", "settings": None})], 60)
+    assert "TFL3" in seen["output"]  # it does read the model
+    assert marker not in seen["output"]

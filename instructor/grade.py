@@ -477,7 +477,13 @@ def measure(own_dir, kit_dir, words, datasets, timeout, hide=()):
         environment["SPEECH_COMMANDS_DIR"] = str(Path(folder).resolve())
     report = output_dir / "challenge-report.json"
     try:
-        code, output = run_confined(jail.jail_command(command, own_dir, writable=output_dir, hide=hide, data=[folder]),
+        # It sees the model files, the formulas and its report folder: never the grading-only tests or
+        # the student's code (bubblewrap binds only `readable`; the namespace jail hides the others).
+        jailed = jail.jail_command(command, own_dir, writable=output_dir, data=[folder],
+                                   readable=[Path(kit_dir) / "models", formulas, output_dir],
+                                   hide=[*hide, Path(kit_dir) / "tests", *(Path(own_dir) / name for name in
+                                                                          ("student_code", "worker"))])
+        code, output = run_confined(jailed,
                                     kit.ROOT,
                                     timeout, env=environment, memory_bytes=jail.MEMORY_CAP_BYTES)
     except GraderError as error:

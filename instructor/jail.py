@@ -461,15 +461,18 @@ def _kill(process):
     process.kill()
 
 
-def describe(value):
+def describe(value, depth=0):
     """A value's type and shape for a failure message, never its content: a student's returned text
-    could be anything the student code read."""
+    could be anything the student code read. Three levels deep at most (a value nested thousands
+    deep must not crash the grader's report)."""
+    if depth >= 3 and isinstance(value, (list, tuple, dict)):
+        return f"{type(value).__name__} of {len(value)} items"
     if isinstance(value, (bool, int, float, type(None))):
         return type(value).__name__
     if isinstance(value, str):
         return f"str of {len(value)} characters"
     if isinstance(value, (list, tuple)):
-        inner = sorted({describe(item) for item in value[:50]})
+        inner = sorted({describe(item, depth + 1) for item in value[:50]})
         items = f" ({', '.join(inner[:3])}{', ...' if len(inner) > 3 else ''})" if inner else ""
         return f"{type(value).__name__} of {len(value)} items{items}"
     if isinstance(value, dict):

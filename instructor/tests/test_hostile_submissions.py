@@ -282,3 +282,36 @@ def test_the_measurement_cannot_read_the_grading_tests_or_the_student_code(tmp_p
         grade.measure(own, kit_dir, "up,down", [(tmp_path / "data", {"kind": "synthetic", "settings": None})], 60)
     assert "TFL3" in seen["output"]  # it does read the model
     assert marker not in seen["output"]
+
+
+# --- Values that would crash the grader's own report ------------------------------------------------
+
+
+def test_a_value_nested_thousands_deep_is_described_without_crashing_the_report():
+    """A failure message that raises inside pytest's report hook stops the grader's pytest: no report,
+    a grader error the student chose."""
+    from instructor import jail
+
+    value = []
+    for _ in range(5000):
+        value = [value, (value,)]
+    try:
+        assert value == "expected"
+    except AssertionError:
+        excinfo = pytest.ExceptionInfo.from_current()
+    message = jail.failure_message("tests/student/test_student_metrics.py::test_recall", "test_recall", excinfo,
+                                   [value])
+    assert message.startswith("recall: a check failed") and "list of 2 items" in message
+
+
+def test_text_files_the_grader_reads_itself_are_capped(tmp_path, graded_code, monkeypatch):
+    """names.txt, words.txt and manifest.json are read by the grader's own process (no memory limit):
+    50 MiB of newlines would be 50 million lines in its memory, per job."""
+    import submit
+
+    read = []
+    real_read_lines = submit.read_lines
+    monkeypatch.setattr(submit, "read_lines", lambda path: read.append(Path(path).name) or real_read_lines(path))
+    row = _row(tmp_path, {**STUDENT_CODE, "names.txt": "\n" * (grade.TEXT_CAP_BYTES + 1)})
+    assert row["status"] == "refused-submission" and "names.txt" in row["error"], row
+    assert "names.txt" not in read

@@ -62,6 +62,7 @@ BUNDLE_CAPS = {"max_files": 500 * MAX_FILES, "max_bytes": 500 * MAX_UNPACKED_BYT
 MAX_LABEL_CHARS = 120  # a row's label and student name; folder names are shorter still
 MAX_CELL_CHARS = 2000  # any cell of results.csv
 MAX_PROVENANCE_BYTES = 2**20  # the .json beside a model: a few kB when the kit writes it
+TEXT_CAP_BYTES = 2**20  # names.txt, words.txt, manifest.json, answers.md: read by the grader itself
 # Reading a zip fails in many ways: not a zip, truncated, encrypted (RuntimeError), an unknown
 # compression method (NotImplementedError), corrupt deflate data (zlib.error), bad CRC (BadZipFile).
 UNREADABLE_ZIP = (zipfile.BadZipFile, OSError, EOFError, RuntimeError, NotImplementedError, zlib.error, ValueError)
@@ -234,6 +235,10 @@ def unpack_submission(content, kit_dir, student_code_dir):
         for info in members:
             if not ALLOWED.fullmatch(info.filename):
                 continue  # anything else (tests, conftest, data) is ignored
+            if not info.filename.endswith((".py", ".tflite", ".json")) or info.filename == "manifest.json":
+                if info.file_size > TEXT_CAP_BYTES:  # (a model's .json: MAX_PROVENANCE_BYTES, when read)
+                    raise RefusedSubmission(f"{info.filename} is {info.file_size} bytes, over the cap of "
+                                            f"{TEXT_CAP_BYTES // 2**20} MiB for a text file")
             code = info.filename.startswith("student/") and info.filename.endswith(".py")
             target = Path(student_code_dir if code else kit_dir) / info.filename
             target.parent.mkdir(parents=True, exist_ok=True)

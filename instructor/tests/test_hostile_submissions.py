@@ -8,6 +8,7 @@ reference solution, the grading tests) wherever the attack tries to reach it.
 import io
 import json
 import os
+import re
 import secrets
 import sys
 import zipfile
@@ -315,3 +316,40 @@ def test_text_files_the_grader_reads_itself_are_capped(tmp_path, graded_code, mo
     row = _row(tmp_path, {**STUDENT_CODE, "names.txt": "\n" * (grade.TEXT_CAP_BYTES + 1)})
     assert row["status"] == "refused-submission" and "names.txt" in row["error"], row
     assert "names.txt" not in read
+
+
+def _encoded_in_numbers(text):
+    """What a student function can hand back to smuggle text out through a failure message: arrays
+    with no elements whose dimensions are the text's bytes, strings and lists whose lengths are."""
+    import numpy as np
+
+    codes = list(text.encode())
+    return [np.zeros([0, *codes[:4]], "float32"), "x" * codes[4], [[0] * c for c in codes[5:8]],
+            np.zeros([0, *codes[8:12]], "int8"), np.zeros(codes[12:14], "int8")]
+
+
+def test_failure_messages_carry_no_numbers_a_student_chose_to_smuggle_text_out(marker):
+    """Where no jail hides the reference solution (no namespaces: Gradescope's container may be one)
+    the worker can read it; shapes and lengths in failure messages must not carry it to results.json."""
+    from instructor import jail
+
+    try:
+        assert marker == "expected"
+    except AssertionError:
+        excinfo = pytest.ExceptionInfo.from_current()
+    message = jail.failure_message("tests/student/test_student_metrics.py::test_recall", "test_recall", excinfo,
+                                   _encoded_in_numbers(marker))
+    numbers = [int(n) for n in re.findall(r"\d+", re.sub(r"(float|int)\d+", "", message.split("handed back:")[1]))]
+    assert numbers and max(numbers) <= jail.SHOWN_NUMBER_CAP and len(numbers) <= 15, message
+    assert "ndarray float32" in message and "list of" in message, message
+
+
+def test_small_shapes_and_lengths_are_still_shown_to_help_the_student():
+    import numpy as np
+
+    from instructor import jail
+
+    assert jail.describe(np.zeros((2, 3), "float32")) == "ndarray float32 of shape (2, 3)"
+    assert jail.describe("x" * 32) == "str of 32 characters"
+    assert jail.describe({"recall": "a", "precision": "b", "f1_score": "c"}) == "dict of 3 items (keys str, values str)"
+    assert jail.describe([1, 2.0]) == "list of 2 items (float, int)"

@@ -353,3 +353,26 @@ def test_small_shapes_and_lengths_are_still_shown_to_help_the_student():
     assert jail.describe("x" * 32) == "str of 32 characters"
     assert jail.describe({"recall": "a", "precision": "b", "f1_score": "c"}) == "dict of 3 items (keys str, values str)"
     assert jail.describe([1, 2.0]) == "list of 2 items (float, int)"
+
+
+@pytest.mark.slow  # converts a model and measures it on the small synthetic set
+def test_a_real_model_is_still_measured_in_the_narrowed_jail(tmp_path, small_dataset):
+    """The measurement sees only the model files, the formulas and its report folder: enough."""
+    import importlib.util
+
+    import models
+    import synthetic
+
+    spec = importlib.util.spec_from_file_location("student_conftest", kit.ROOT / "tests" / "student" / "conftest.py")
+    student_conftest = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(student_conftest)
+    own = tmp_path / "batch" / "submission"
+    (own / "scratch").mkdir(parents=True)
+    kit_dir = own / "kit"
+    (kit_dir / "models").mkdir(parents=True)
+    model = models.get_model(models.lab_model_settings(["up", "down"]), "micro_kws_xs")
+    student_conftest.convert_int8(model, kit_dir / "models" / "kws_model_student_updown_quantized.tflite")
+    report, kind = grade.measure(own, kit_dir, "up,down", [(small_dataset, synthetic.describe_dataset(small_dataset))],
+                                 600)
+    assert kind == "synthetic" and set(grade.CHALLENGE_FIGURES) <= set(report)
+    assert report["rom_bytes"]["value"] > 0 and report["macs"]["value"] > 0

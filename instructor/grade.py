@@ -503,10 +503,11 @@ def measurement_failure(output):
     `error: ...` line when it refused the model, else only which of Python's exceptions stopped it.
     Never the rest of its output: a traceback quotes the source lines it passes through, and the
     reference formulas the measurement runs are hidden text."""
-    lines = output.strip().splitlines() or [""]
-    if lines[-1].startswith("error: "):  # challenge.main's refusal of a model it cannot measure
-        return "the model could not be measured: " + lines[-1][len("error: "):][:500]
-    name = lines[-1].split(":", 1)[0].strip()
+    output = "\n" + output.strip()
+    refusal = output.rfind("\nerror: ")  # challenge.main's refusal, the last thing it writes (maybe several lines)
+    if refusal >= 0 and "\nTraceback (most recent call last)" not in output[refusal:]:
+        return "the model could not be measured: " + " ".join(output[refusal + len("\nerror: "):].split())[:500]
+    name = output.splitlines()[-1].split(":", 1)[0].strip()
     stopped = name if name in jail._KNOWN_EXCEPTIONS else "an error"
     return f"the model could not be measured (it stopped with {stopped})"
 

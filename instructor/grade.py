@@ -353,13 +353,17 @@ def score(tests, challenge_passed, rubric):
     counts = {}
     for test in tests:
         counts[test["group"]] = counts.get(test["group"], 0) + 1
-    scored, total, maximum = [], 0.0, 0.0
+    scored, total, maximum, hidden = [], 0.0, 0.0, {}
     for test in tests:
         points = rubric.get(test["group"], 0) / counts[test["group"]]
         earned = points if test["status"] == "passed" else 0
         total, maximum = total + earned, maximum + points
+        name = test["name"]
+        if test.get("grading"):  # its name may state the figure it checks: results.json goes to the student
+            hidden[test["group"]] = hidden.get(test["group"], 0) + 1
+            name = f"grading-only check {hidden[test['group']]}"
         scored.append({
-            "name": f"{test['group']}{' (grading)' if test.get('grading') else ''}: {test['name']}", "max_score": round(points, 4), "score": round(earned, 4),
+            "name": f"{test['group']}{' (grading)' if test.get('grading') else ''}: {name}", "max_score": round(points, 4), "score": round(earned, 4),
             "status": "passed" if test["status"] == "passed" else "failed",
             "output": ("skipped (a skipped test scores nothing): " if test["status"] == "skipped" else "") + test["output"],
         })

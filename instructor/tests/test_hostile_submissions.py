@@ -379,3 +379,36 @@ def test_a_real_model_is_still_measured_in_the_narrowed_jail(tmp_path, small_dat
                                  600)
     assert kind == "synthetic" and set(grade.CHALLENGE_FIGURES) <= set(report)
     assert report["rom_bytes"]["value"] > 0 and report["macs"]["value"] > 0
+
+
+# --- The grading-only tests: their names and places are hidden text too ------------------------------
+
+
+def _failed(name):
+    try:
+        assert name == "expected"
+    except AssertionError:
+        return pytest.ExceptionInfo.from_current()
+
+
+def test_a_grading_only_tests_name_and_place_never_reach_its_failure_message(marker):
+    """Their names may state the exact figures they check (test_micro_kws_xs_needs_48000_macs)."""
+    from instructor import jail
+
+    name = f"test_{marker}_needs_48000_macs"
+    message = jail.failure_message(f"tests/student/grading/test_estimate_exact.py::{name}", name, _failed(name), [7])
+    assert marker not in message and "48000" not in message and "grading/" not in message, message
+    assert message.startswith("a grading-only check: a check failed"), message
+
+
+def test_grading_only_test_names_never_reach_results_json(tmp_path, marker):
+    report = tmp_path / "report.xml"
+    report.write_text(
+        '<testsuites><testsuite name="pytest" tests="2">'
+        f'<testcase classname="tests.student.grading.test_estimate_exact" name="test_{marker}_needs_48000_macs"/>'
+        '<testcase classname="tests.student.test_student_estimate" name="test_rom_counts_every_weight"/>'
+        '</testsuite></testsuites>')
+    results = grade.score(grade.read_test_results(report), False, {"estimate": 20, "challenge": 10})
+    names = [test["name"] for test in results["tests"]]
+    assert marker not in json.dumps(results) and "48000" not in json.dumps(results), names
+    assert "estimate (grading): grading-only check 1" in names and "estimate: test_rom_counts_every_weight" in names

@@ -4,8 +4,7 @@ instructor/grade.py runs the student tests with `-p instructor.grading_plugin`; 
 the student's functions as usual, but each call runs in the submission's jailed worker and only
 its value comes back (instructor/jail.py). The environment says where the submission is:
 MICROKWS_SUBMISSION_DIR (its folder), MICROKWS_STUDENT_CODE (the folder holding student/),
-MICROKWS_TEST_SECONDS (a call's time limit), MICROKWS_STEP_SECONDS (the worker's CPU time; half of it
-is the time all calls share) and
+MICROKWS_TEST_SECONDS (a call's time limit), MICROKWS_STEP_SECONDS (the worker's CPU time) and
 MICROKWS_HIDE (more folders the jail hides, os.pathsep between them).
 
 Two more guards, because this process reads what student code sends:
@@ -29,9 +28,6 @@ _worker = jail.StudentProcess(
     own_dir=os.environ["MICROKWS_SUBMISSION_DIR"], student_code_dir=os.environ["MICROKWS_STUDENT_CODE"],
     kit_dir=Path.cwd(), call_seconds=float(os.environ.get("MICROKWS_TEST_SECONDS", "120")),
     cpu_seconds=int(os.environ.get("MICROKWS_STEP_SECONDS", "900")),
-    # Half the step's time for all calls together: the tests' own work (converting, running the
-    # model) has the other half, so a slow submission fails its tests before the step's time limit.
-    total_seconds=int(os.environ.get("MICROKWS_STEP_SECONDS", "900")) / 2,
     hide=[path for path in os.environ.get("MICROKWS_HIDE", "").split(os.pathsep) if path])
 jail.install(_worker)
 

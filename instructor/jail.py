@@ -31,7 +31,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 import types
 from pathlib import Path
 
@@ -337,18 +336,14 @@ class StudentProcess:
 
     Exactly one reply per request, of at most REPLY_CAP_BYTES: a worker that writes a reply
     nobody asked for, or one over the cap, is killed (its call fails; the next call gets a new one).
-    Each call waits at most call_seconds, and all calls together at most total_seconds: calls that
-    each take just under their limit fail once the budget is spent, so that a slow submission
-    fails its tests within the step's time limit instead of turning its row into a grader error.
     `received` holds the values handed back since it was last emptied (for failure messages).
     """
 
-    def __init__(self, own_dir, student_code_dir, kit_dir, call_seconds, cpu_seconds, hide=(), total_seconds=None):
+    def __init__(self, own_dir, student_code_dir, kit_dir, call_seconds, cpu_seconds, hide=()):
         self.own_dir, self.call_seconds, self.cpu_seconds, self.hide = Path(own_dir), call_seconds, cpu_seconds, hide
         self.student_code_dir, self.kit_dir = Path(student_code_dir), Path(kit_dir)
         self.process = None
         self.received = []
-        self.seconds_left = float("inf") if total_seconds is None else float(total_seconds)
 
     def _start(self):
         worker = self.own_dir / "worker" / WORKER.name
@@ -387,33 +382,23 @@ class StudentProcess:
         """Sends one request; returns the decoded value or raises StudentCodeError."""
         from instructor.student_worker import decode
 
-        used_up = StudentCodeError("the student code used up the time all its calls share (the calls before "
-                                   "this one were slow)")
-        if self.seconds_left <= 0:
-            raise used_up
         if self.process is not None and self.process.poll() is not None:
             self.close()  # it ended (or was ended) since the last call
         if self.process is None:
             self._start()
-        started, wait = time.monotonic(), min(self.call_seconds, self.seconds_left)
         try:
             self.asked.set()
             self.process.stdin.write((json.dumps(request) + "\n").encode())
             self.process.stdin.flush()
-            kind, line = self.replies.get(timeout=wait)
+            kind, line = self.replies.get(timeout=self.call_seconds)
         except queue.Empty:
             self.close()
-            self.seconds_left -= time.monotonic() - started
-            if wait < self.call_seconds:
-                raise used_up from None
             raise StudentCodeError(f"no answer within {self.call_seconds:.0f} s (an endless loop?)") from None
         except BaseException as error:  # the worker died, or the test was stopped meanwhile
             self.close()
-            self.seconds_left -= time.monotonic() - started
             if isinstance(error, OSError):
                 raise StudentCodeError("the student code stopped answering (it ended or was killed)") from None
             raise
-        self.seconds_left -= time.monotonic() - started
         if kind != "reply":
             self.close()
             raise StudentCodeError({"closed": "the student code stopped answering (it ended or was killed)",

@@ -206,39 +206,6 @@ def test_a_plain_measurement_report_fills_the_figures(tmp_path, monkeypatch, hos
 
 
 
-# --- Time: a submission must not turn its row into a grader error by being slow on purpose -----------
-
-
-@pytest.fixture
-def slow_worker(tmp_path):
-    """A worker whose every call takes 3 s (each just under a call's limit), sharing a 5 s budget."""
-    from instructor import jail
-
-    own = tmp_path / "batch" / "one"
-    (own / "scratch").mkdir(parents=True)
-    (own / "kit").mkdir()
-    (own / "student_code" / "student").mkdir(parents=True)
-    (own / "student_code" / "student" / "slow.py").write_text("import time\ndef f():\n    time.sleep(3)\n    return 1\n")
-    worker = jail.StudentProcess(own, own / "student_code", own / "kit", call_seconds=60, cpu_seconds=120,
-                                 total_seconds=5)
-    yield worker
-    worker.close()
-
-
-def test_calls_just_under_their_limit_share_one_budget_per_submission(slow_worker):
-    """33 tests whose calls each take just under 120 s would outlast the step's time limit: a grader
-    error, not a grade, retried forever. The calls of one submission share a budget instead."""
-    from instructor import jail
-
-    request = {"module": "slow", "function": "f", "args": []}
-    assert slow_worker.request(request) == 1
-    with pytest.raises(jail.StudentCodeError, match="used up the time"):
-        slow_worker.request(request)
-    with pytest.raises(jail.StudentCodeError, match="used up the time"):
-        slow_worker.request(request)
-    assert slow_worker.process is None  # the last call did not even start a worker
-
-
 # --- The measurement's jail: what a process that a hostile model took over could read ---------------
 
 READ_ALL = """

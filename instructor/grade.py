@@ -510,7 +510,8 @@ def measurement_failure(output):
     output = "\n" + output.strip()
     refusal = output.rfind("\nerror: ")  # challenge.main's refusal, the last thing it writes (maybe several lines)
     if refusal >= 0 and "\nTraceback (most recent call last)" not in output[refusal:]:
-        return "the model could not be measured: " + " ".join(output[refusal + len("\nerror: "):].split())[:500]
+        refused = " ".join(output[refusal + len("\nerror: "):].split())[:500]
+        return "the model could not be measured: " + jail._plain(refused)  # (student text: paths, names)
     name = output.splitlines()[-1].split(":", 1)[0].strip()
     stopped = name if name in jail._KNOWN_EXCEPTIONS else "an error"
     return f"the model could not be measured (it stopped with {stopped})"
@@ -829,7 +830,7 @@ def grade_gradescope(submission_dir, results_json, datasets, timeout):
         results = json.loads((result_folder(out, "submission") / "results.json").read_text())
     write_atomically(Path(results_json), json.dumps(results, indent=2))
     print(f"{row['status']}: score {row.get('score')} of {row.get('max_score')}"
-          + (f" ({row['error']})" if row.get("error") else ""))
+          + (f" ({_shown(row['error'], 600)})" if row.get("error") else ""))
     return 1 if row["status"] == GRADER_ERROR else 0
 
 

@@ -157,6 +157,7 @@ def test_a_measurement_message_keeps_only_the_challenges_own_error_line(marker):
     assert grade.measurement_failure(refused).endswith("is not a TFLite model (no TFL3 flatbuffer identifier).")
     assert grade.measurement_failure(f"{marker}Error: boom\n").endswith("(it stopped with an error)")
     assert grade.measurement_failure("error: no arena report:\nline two\n").endswith("no arena report: line two")
+    assert grade.measurement_failure("error: op \x1b[2J<script>\n").endswith("op ??2J?script?")  # no markup, no escapes
     assert marker not in grade.measurement_failure(f"error: refused\nTraceback (most recent call last):\n  {marker}\n"
                                                    "KeyError: 'x'\n")
 

@@ -524,8 +524,9 @@ MAX_REPORT_BYTES = 2**16
 def read_challenge_report(path):
     """The measurement's report, read as data from the one folder the jailed measurement could write
     (a process a hostile model took over could put anything there): a regular file, not a link or a
-    pipe, under MAX_REPORT_BYTES, of {figure: {"value": number or None, "passed": bool or None, ...}}.
-    Only CHALLENGE_FIGURES reach the row; anything else is the submission's failure (SubmissionError)."""
+    pipe, under MAX_REPORT_BYTES, of {check: {"value", "passed": bool or None, ...}} whose
+    CHALLENGE_FIGURES have numbers (or None) as values. Only those reach the row, and every check counts
+    in challenge_passed; anything else is the submission's failure (SubmissionError)."""
     try:
         descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
     except OSError:
@@ -534,9 +535,10 @@ def read_challenge_report(path):
         content = file.read(MAX_REPORT_BYTES + 1) if stat.S_ISREG(os.fstat(descriptor).st_mode) else b""
     try:
         report = json.loads(content)
-        valid = (isinstance(report, dict) and set(report) >= set(CHALLENGE_FIGURES) and all(
-            isinstance(item, dict) and item.get("passed") in (True, False, None)
-            and (item.get("value") is None or type(item.get("value")) in (int, float)) for item in report.values()))
+        valid = (isinstance(report, dict) and set(report) >= set(CHALLENGE_FIGURES)
+                 and all(isinstance(item, dict) and item.get("passed") in (True, False, None) for item in report.values())
+                 and all(report[name].get("value") is None or type(report[name].get("value")) in (int, float)
+                         for name in CHALLENGE_FIGURES))  # (other checks the challenge adds count in passing only)
     except (ValueError, RecursionError):
         valid = False
     if len(content) > MAX_REPORT_BYTES or not valid:

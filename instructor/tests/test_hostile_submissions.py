@@ -380,3 +380,12 @@ def test_grading_only_test_names_never_reach_results_json(tmp_path, marker):
     names = [test["name"] for test in results["tests"]]
     assert marker not in json.dumps(results) and "48000" not in json.dumps(results), names
     assert "estimate (grading): grading-only check 1" in names and "estimate: test_rom_counts_every_weight" in names
+
+
+def test_a_check_the_challenge_adds_counts_in_passing_but_sets_no_column(tmp_path, monkeypatch, hostile_model):
+    figures = {name: {"value": 1, "limit": 2, "passed": True, "source": "x"}
+               for name in ("int8_test_accuracy", "rom_bytes", "ram_bytes", "macs")}
+    figures["operators"] = {"value": "CONV_2D, TRANSPOSE_CONV", "limit": "allowed", "passed": False}
+    report, _ = _measure_writing({"challenge-report.json": lambda p: p.write_text(json.dumps(figures))},
+                                 tmp_path, monkeypatch, hostile_model)
+    assert report["operators"]["passed"] is False

@@ -536,7 +536,8 @@ def read_challenge_report(path):
     try:
         report = json.loads(content)
         valid = (isinstance(report, dict) and set(report) >= set(CHALLENGE_FIGURES)
-                 and all(isinstance(item, dict) and item.get("passed") in (True, False, None) for item in report.values())
+                 and all(isinstance(item, dict) and item.get("passed") in (True, False, None)
+                         for item in report.values())
                  and all(report[name].get("value") is None or type(report[name].get("value")) in (int, float)
                          for name in CHALLENGE_FIGURES))  # (other checks the challenge adds count in passing only)
     except (ValueError, RecursionError):

@@ -10,7 +10,6 @@ import json
 import os
 import re
 import secrets
-import sys
 import zipfile
 from pathlib import Path
 

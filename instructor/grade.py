@@ -62,11 +62,13 @@ BUNDLE_CAPS = {"max_files": 500 * MAX_FILES, "max_bytes": 500 * MAX_UNPACKED_BYT
 MAX_LABEL_CHARS = 120  # a row's label and student name; folder names are shorter still
 MAX_CELL_CHARS = 2000  # any cell of results.csv
 MAX_PROVENANCE_BYTES = 2**20  # the .json beside a model: a few kB when the kit writes it
+TEXT_CAP_BYTES = 2**20  # names.txt, words.txt, manifest.json, answers.md: read by the grader itself
 # Reading a zip fails in many ways: not a zip, truncated, encrypted (RuntimeError), an unknown
 # compression method (NotImplementedError), corrupt deflate data (zlib.error), bad CRC (BadZipFile).
 UNREADABLE_ZIP = (zipfile.BadZipFile, OSError, EOFError, RuntimeError, NotImplementedError, zlib.error, ValueError)
 MOODLE_FOLDER = re.compile(r"^(?P<name>.+)_(?P<id>\d+)_assignsubmission_(file|onlinetext)_?$")
-ALLOWED = re.compile(r"^(student/[A-Za-z_][A-Za-z0-9_]*\.py|student/answers\.md|models/[A-Za-z0-9_]+\.(tflite|json)|names\.txt|words\.txt|manifest\.json)$")
+# The files taken from a zip, by ALLOWED.fullmatch (a `$` would also match before a final newline).
+ALLOWED = re.compile(r"(student/[A-Za-z_][A-Za-z0-9_]*\.py|student/answers\.md|models/[A-Za-z0-9_]+\.(tflite|json)|names\.txt|words\.txt|manifest\.json)")
 GRADED, REFUSED, GRADER_ERROR = "graded", "refused-submission", "grader-error"
 MANUAL_GROUPS = {"answers"}  # rubric parts a person grades (student/answers.md): never scored here
 CSV_FIELDS = ["submission", "status", "student", "student_id", "group", "names", "keywords", "group_problem",
@@ -231,8 +233,12 @@ def unpack_submission(content, kit_dir, student_code_dir):
         members = safe_members(archive)
         copied = []
         for info in members:
-            if not ALLOWED.match(info.filename):
+            if not ALLOWED.fullmatch(info.filename):
                 continue  # anything else (tests, conftest, data) is ignored
+            if not info.filename.endswith((".py", ".tflite", ".json")) or info.filename == "manifest.json":
+                if info.file_size > TEXT_CAP_BYTES:  # (a model's .json: MAX_PROVENANCE_BYTES, when read)
+                    raise RefusedSubmission(f"{info.filename} is {info.file_size} bytes, over the cap of "
+                                            f"{TEXT_CAP_BYTES // 2**20} MiB for a text file")
             code = info.filename.startswith("student/") and info.filename.endswith(".py")
             target = Path(student_code_dir if code else kit_dir) / info.filename
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -347,13 +353,17 @@ def score(tests, challenge_passed, rubric):
     counts = {}
     for test in tests:
         counts[test["group"]] = counts.get(test["group"], 0) + 1
-    scored, total, maximum = [], 0.0, 0.0
+    scored, total, maximum, hidden = [], 0.0, 0.0, {}
     for test in tests:
         points = rubric.get(test["group"], 0) / counts[test["group"]]
         earned = points if test["status"] == "passed" else 0
         total, maximum = total + earned, maximum + points
+        name = test["name"]
+        if test.get("grading"):  # its name may state the figure it checks: results.json goes to the student
+            hidden[test["group"]] = hidden.get(test["group"], 0) + 1
+            name = f"grading-only check {hidden[test['group']]}"
         scored.append({
-            "name": f"{test['group']}{' (grading)' if test.get('grading') else ''}: {test['name']}", "max_score": round(points, 4), "score": round(earned, 4),
+            "name": f"{test['group']}{' (grading)' if test.get('grading') else ''}: {name}", "max_score": round(points, 4), "score": round(earned, 4),
             "status": "passed" if test["status"] == "passed" else "failed",
             "output": ("skipped (a skipped test scores nothing): " if test["status"] == "skipped" else "") + test["output"],
         })
@@ -407,7 +417,7 @@ def read_model_provenance(int8_path):
         if provenance is not None:
             provenance["dataset"]["kind"]  # noqa: B018  (the one field the grader needs)
         return provenance
-    except (ValueError, AttributeError, TypeError, KeyError) as error:
+    except (ValueError, AttributeError, TypeError, KeyError, RecursionError) as error:  # RecursionError: [[[...]]]
         raise SubmissionError(f"{path.name} is not the JSON the kit writes beside a model ({type(error).__name__})") from error
 
 
@@ -476,14 +486,65 @@ def measure(own_dir, kit_dir, words, datasets, timeout, hide=()):
         environment["SPEECH_COMMANDS_DIR"] = str(Path(folder).resolve())
     report = output_dir / "challenge-report.json"
     try:
-        code, output = run_confined(jail.jail_command(command, own_dir, writable=output_dir, hide=hide, data=[folder]),
+        # It sees the model files, the formulas and its report folder: never the grading-only tests or
+        # the student's code (bubblewrap binds only `readable`; the namespace jail hides the others).
+        jailed = jail.jail_command(command, own_dir, writable=output_dir, data=[folder],
+                                   readable=[Path(kit_dir) / "models", formulas, output_dir],
+                                   hide=[*hide, Path(kit_dir) / "tests", *(Path(own_dir) / name for name in
+                                                                          ("student_code", "worker"))])
+        code, output = run_confined(jailed,
                                     kit.ROOT,
                                     timeout, env=environment, memory_bytes=jail.MEMORY_CAP_BYTES)
     except GraderError as error:
         raise GraderError(f"measuring the model {error}") from error
-    if code != 0 or not report.is_file():
-        raise SubmissionError(f"the model could not be measured: {output.strip()[-500:]}")
-    return json.loads(report.read_text()), kind
+    if code != 0:
+        raise SubmissionError(measurement_failure(output))
+    return read_challenge_report(report), kind
+
+
+def measurement_failure(output):
+    """Why the measurement failed, in words the student may see (results.json): challenge.py's own
+    `error: ...` line when it refused the model, else only which of Python's exceptions stopped it.
+    Never the rest of its output: a traceback quotes the source lines it passes through, and the
+    reference formulas the measurement runs are hidden text."""
+    output = "\n" + output.strip()
+    refusal = output.rfind("\nerror: ")  # challenge.main's refusal, the last thing it writes (maybe several lines)
+    if refusal >= 0 and "\nTraceback (most recent call last)" not in output[refusal:]:
+        refused = " ".join(output[refusal + len("\nerror: "):].split())[:500]
+        return "the model could not be measured: " + jail._plain(refused)  # (student text: paths, names)
+    name = output.splitlines()[-1].split(":", 1)[0].strip()
+    stopped = name if name in jail._KNOWN_EXCEPTIONS else "an error"
+    return f"the model could not be measured (it stopped with {stopped})"
+
+
+CHALLENGE_FIGURES = ("int8_test_accuracy", "rom_bytes", "ram_bytes", "macs")
+MAX_REPORT_BYTES = 2**16
+
+
+def read_challenge_report(path):
+    """The measurement's report, read as data from the one folder the jailed measurement could write
+    (a process a hostile model took over could put anything there): a regular file, not a link or a
+    pipe, under MAX_REPORT_BYTES, of {check: {"value", "passed": bool or None, ...}} whose
+    CHALLENGE_FIGURES have numbers (or None) as values. Only those reach the row, and every check counts
+    in challenge_passed; anything else is the submission's failure (SubmissionError)."""
+    try:
+        descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+    except OSError:
+        raise SubmissionError("the model could not be measured (no report was written)") from None
+    with os.fdopen(descriptor, "rb") as file:
+        content = file.read(MAX_REPORT_BYTES + 1) if stat.S_ISREG(os.fstat(descriptor).st_mode) else b""
+    try:
+        report = json.loads(content)
+        valid = (isinstance(report, dict) and set(report) >= set(CHALLENGE_FIGURES)
+                 and all(isinstance(item, dict) and item.get("passed") in (True, False, None)
+                         for item in report.values())
+                 and all(report[name].get("value") is None or type(report[name].get("value")) in (int, float)
+                         for name in CHALLENGE_FIGURES))  # (other checks the challenge adds count in passing only)
+    except (ValueError, RecursionError):
+        valid = False
+    if len(content) > MAX_REPORT_BYTES or not valid:
+        raise SubmissionError("the model could not be measured (its report is not the challenge's)")
+    return report
 
 
 def grade_one(submission, out_dir, datasets, timeout, batch_dir=None, hide=(), student_groups=None):
@@ -538,8 +599,8 @@ def grade_one(submission, out_dir, datasets, timeout, batch_dir=None, hide=(), s
             if words_problem:
                 raise SubmissionError(words_problem)
             report, row["dataset"] = measure(own_dir, kit_dir, words, datasets, timeout, hide=[out_dir, *hide])
-            row.update({name: item["value"] for name, item in report.items()})
-            row["challenge_passed"] = all(item["passed"] for item in report.values())
+            row.update({name: report[name]["value"] for name in CHALLENGE_FIGURES})
+            row["challenge_passed"] = all(item["passed"] is True for item in report.values())
     except RefusedSubmission as error:
         row.update(status=REFUSED, error=str(error))
     except SubmissionError as error:
@@ -584,7 +645,7 @@ def _what_submit_recorded(kit_dir):
     try:
         manifest = json.loads((Path(kit_dir) / "manifest.json").read_text())
         return {"forced": bool(manifest.get("forced")), "submit_problems": " | ".join(map(str, manifest.get("problems", [])))[:2000]}
-    except (OSError, ValueError, AttributeError, TypeError):
+    except (OSError, ValueError, AttributeError, TypeError, RecursionError):  # e.g. [[[[...]]]] 100,000 deep
         return {"forced": "", "submit_problems": "no readable manifest.json"}
 
 
@@ -766,22 +827,39 @@ def folders_to_hide(candidates, needed):
 def grade_gradescope(submission_dir, results_json, datasets, timeout):
     """Gradescope's side: grades the uploaded files (a submission.zip, or its unpacked files) and
     writes results.json in Gradescope's schema. Exit code 1 on a grader error (not a grade)."""
-    files = [p for p in Path(submission_dir).rglob("*") if p.is_file()]
-    if len(files) == 1 and files[0].suffix.lower() == ".zip":
-        source = files[0]
-    else:
-        buffer = io.BytesIO()
-        with zipfile.ZipFile(buffer, "w") as archive:
-            for path in files[:MAX_FILES + 1]:
-                archive.write(path, path.relative_to(submission_dir).as_posix())
-        source = buffer.getvalue()
+    source = gradescope_source(submission_dir)
     with tempfile.TemporaryDirectory(prefix="gradescope-") as out:
         row = grade_one(Submission("submission", "", "", source), Path(out), datasets, timeout)
         results = json.loads((result_folder(out, "submission") / "results.json").read_text())
     write_atomically(Path(results_json), json.dumps(results, indent=2))
     print(f"{row['status']}: score {row.get('score')} of {row.get('max_score')}"
-          + (f" ({row['error']})" if row.get("error") else ""))
+          + (f" ({_shown(row['error'], 600)})" if row.get("error") else ""))
     return 1 if row["status"] == GRADER_ERROR else 0
+
+
+def gradescope_source(submission_dir):
+    """A Gradescope upload as one submission: its one zip, or a zip of its files; or, for an upload
+    holding a link (a repository may link to /autograder/source/instructor/solution/...), anything
+    but plain files and folders, or more than one submission's caps, the RefusedSubmission saying so."""
+    root, files = Path(submission_dir), []
+    for folder, folders, names in os.walk(root):  # never into a linked folder
+        for path in [Path(folder) / name for name in folders + names]:
+            mode = path.lstat().st_mode
+            if stat.S_ISLNK(mode) or not (stat.S_ISDIR(mode) or stat.S_ISREG(mode)):
+                return RefusedSubmission(f"refused {'link' if stat.S_ISLNK(mode) else 'special file'} "
+                                         f"{_shown(path.relative_to(root).as_posix())}")
+            if stat.S_ISREG(mode):
+                files.append(path)
+    if len(files) > MAX_FILES or sum(path.stat().st_size for path in files) > MAX_UNPACKED_BYTES:
+        return RefusedSubmission(f"the upload holds more than {MAX_FILES} files or "
+                                 f"{MAX_UNPACKED_BYTES // 2**20} MiB")
+    if len(files) == 1 and files[0].suffix.lower() == ".zip":
+        return files[0]
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for path in files:
+            archive.write(path, path.relative_to(root).as_posix())
+    return buffer.getvalue()
 
 
 def read_rows(path):

@@ -45,7 +45,7 @@ def pytest_runtest_makereport(item, call):
     outcome = yield
     report = outcome.get_result()
     if report.failed:
-        report.longrepr = jail.failure_message(item.nodeid, item.name, call.excinfo, _worker.received)
+        report.longrepr = _message(jail.failure_message, item.nodeid, item.name, call.excinfo, _worker.received)
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -55,4 +55,14 @@ def pytest_make_collect_report(collector):
     if report.failed:
         grader_words = re.search(r"student/\w+\.py could not be imported: [^\n]*", str(report.longrepr))
         what = "could not be collected" + (": " + grader_words[0] if grader_words else "")
-        report.longrepr = jail.failure_message(collector.nodeid, Path(str(collector.path)).name, None, [], what)
+        report.longrepr = _message(jail.failure_message, collector.nodeid, Path(str(collector.path)).name, None, [],
+                                   what)
+
+
+def _message(write, *args):
+    """The failure message, or a plain one if writing it fails on what the student code handed back:
+    an exception in these hooks would stop the grader's pytest (no report: a grader error)."""
+    try:
+        return write(*args)
+    except Exception:  # noqa: BLE001
+        return "failed (the grader could not describe what the student code handed back)"

@@ -384,7 +384,7 @@ def test_a_grading_only_test_fails_without_showing_where():
         excinfo = pytest.ExceptionInfo.from_current()
     message = jail.failure_message("tests/student/grading_test_estimate_exact.py::test_rom_of_a_case",
                                    "test_rom_of_a_case", excinfo, [7])
-    assert message == "rom of a case: a check failed; the student code handed back: int"
+    assert message == "a grading-only check: a check failed; the student code handed back: int"
 
 
 def test_a_test_over_its_time_limit_says_so():

@@ -72,7 +72,7 @@ def check_model(tflite_path, audio_processor, model_settings, settings=None, mac
     formulas count the operations (the student's by default; the grader passes the reference ones).
     """
     import synthetic
-    from test_tflite import device_runtime, tflite_test
+    from runtimes import device_runtime, tflite_test
 
     settings = settings or load_challenge()
     limits = settings["limits"]

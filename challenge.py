@@ -72,7 +72,7 @@ def check_model(tflite_path, audio_processor, model_settings, settings=None, mac
     formulas count the operations (the student's by default; the grader passes the reference ones).
     """
     import synthetic
-    from test_tflite import device_runtime, tflite_test
+    from runtimes import device_runtime, tflite_test
 
     settings = settings or load_challenge()
     limits = settings["limits"]
@@ -270,6 +270,32 @@ def keras_model_from_config(config):
     return model
 
 
+# The notebook's FLAGS behind each model setting, and how to show the setting in its own unit.
+SETTING_FLAGS = {
+    "sample_rate": ("FLAGS.sample_rate", lambda value, rate: f"{value}"),
+    "desired_samples": ("FLAGS.clip_duration_ms", lambda value, rate: f"{value * 1000 / rate:g}"),
+    "window_size_samples": ("FLAGS.window_size_ms", lambda value, rate: f"{value * 1000 / rate:g}"),
+    "window_stride_samples": ("FLAGS.window_stride_ms", lambda value, rate: f"{value * 1000 / rate:g}"),
+    "dct_coefficient_count": ("FLAGS.dct_coefficient_count", lambda value, rate: f"{value}"),
+}
+
+
+def settings_problems(recorded, wanted_words):
+    """How the audio settings a model was trained with (its run's model_settings) differ from the
+    lab's, one line per setting in the notebook's FLAGS names; [] when they are the lab's.
+
+    The challenge measures every model on the lab's features: a model trained on others (say a
+    40 ms window, which still gives 49 x 40 features) would be graded on features it never saw.
+    """
+    lab = models.lab_model_settings(wanted_words)
+    problems = []
+    for key, (flag, shown) in SETTING_FLAGS.items():
+        if key in recorded and recorded[key] != lab[key]:
+            problems.append(f"{flag} = {shown(recorded[key], recorded.get('sample_rate') or lab['sample_rate'])} "
+                            f"(the lab's is {shown(lab[key], lab['sample_rate'])})")
+    return problems
+
+
 def dataset_for_model(tflite_path, wanted_words, data_dir=None):
     """The dataset to measure a model on: one of the kind its provenance names, on this machine.
 
@@ -293,6 +319,11 @@ def dataset_for_model(tflite_path, wanted_words, data_dir=None):
     if provenance["wanted_words"] != wanted:
         raise ValueError(f"{tflite_path} was trained on the keywords {','.join(provenance['wanted_words'])}, not "
                          f"{','.join(wanted)}: train and convert the model of your keywords (words.txt).")
+    problems = settings_problems(provenance.get("model_settings") or {}, wanted)
+    if problems:
+        raise ValueError(f"{tflite_path} was trained with other audio settings than the lab's: {'; '.join(problems)}. "
+                         "The challenge measures every model on the lab's features: set those FLAGS back in "
+                         "section 2, then train and convert again.")
     trained_on = provenance["dataset"]
     kind = trained_on["kind"]
 

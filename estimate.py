@@ -167,7 +167,7 @@ def measure_model_ram(tflite_path):
     The numbers come from the RecordingMicroAllocator's report, which is printed by C++ code to
     the process's stderr; it is captured there.
     """
-    from test_tflite import TFLM_MISSING, tflite_micro_available
+    from runtimes import TFLM_MISSING, tflite_micro_available
 
     if not tflite_micro_available():
         raise RuntimeError(TFLM_MISSING + " Use estimate.arena_usage(m) for the planner's figure.")
@@ -194,7 +194,7 @@ def arena_usage(m):
     planner, which plans the same strategy (equal on the zoo's models, as the tests check on
     Linux), and total (which needs the interpreter's own data) is None.
     """
-    from test_tflite import tflite_micro_available
+    from runtimes import tflite_micro_available
 
     m = load_model(m)
     if tflite_micro_available():
@@ -328,7 +328,7 @@ def plan_memory(m, method="greedy", alignment=TFLM_BUFFER_ALIGNMENT):
 def compare_plans(m):
     """Arena bytes of the greedy plan, the optimal plan (None for graphs too large) and TFLite-Micro
     (None where it is not installed)."""
-    from test_tflite import tflite_micro_available
+    from runtimes import tflite_micro_available
 
     buffers = buffer_lifetimes(m)
     try:

@@ -141,7 +141,7 @@ def unimplemented_student_files(modules=None):
 def check_model_files(paths):
     """Problems of the expected model files: missing or not loadable."""
     import estimate
-    import test_tflite
+    import runtimes
 
     problems = []
     for path in paths:
@@ -149,7 +149,7 @@ def check_model_files(paths):
             problems.append(f"{path} is missing: train and convert your model in Flow.ipynb (sections 5 and 7).")
             continue
         try:
-            test_tflite.TFLiteModel(ROOT / path)
+            runtimes.TFLiteModel(ROOT / path)
             estimate.load_model(ROOT / path)
         except Exception as error:
             problems.append(f"{path} does not load: {error}")
@@ -227,10 +227,10 @@ def main(argv=None):
     problems += student_problems
     checks["student_files"] = "ok" if not student_problems else student_problems
 
-    import test_tflite
+    import runtimes
 
-    runtime = test_tflite.device_runtime()
-    print(f"Device figures: {test_tflite.DEVICE_FIGURES[runtime]}")
+    runtime = runtimes.device_runtime()
+    print(f"Device figures: {runtimes.DEVICE_FIGURES[runtime]}")
     checks["device_runtime"] = runtime
 
     model_files = challenge.expected_files(words, settings) if words else []

@@ -19,7 +19,6 @@ import argparse
 import json
 import os
 import shutil
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -33,6 +32,7 @@ import checkpoints  # noqa: E402
 import convert  # noqa: E402
 import synthetic  # noqa: E402
 import train  # noqa: E402
+from benchmarks.summary import mean_sd  # noqa: E402
 from benchmarks.training import build_model  # noqa: E402
 
 
@@ -79,8 +79,7 @@ def main():
             print(f"{model_name} seed {seed}: int8 test accuracy {accuracy:.3f} "
                   f"({report['int8_test_accuracy']['source']}), ROM {report['rom_bytes']['value']} B, "
                   f"RAM {report['ram_bytes']['value']} B, {time.time() - started:.0f} s", flush=True)
-    summary = {name: (statistics.mean(values), statistics.stdev(values) if len(values) > 1 else 0.0)
-               for name, values in accuracies.items()}
+    summary = {name: mean_sd(values) for name, values in accuracies.items()}
     for name, (mean, sd) in summary.items():
         print(f"{name}: int8 test accuracy {mean:.3f} ± {sd:.3f} over {len(accuracies[name])} seed(s)")
     print(json.dumps({"wanted_words": args.wanted_words, "steps": args.steps, "seeds": args.seeds,

@@ -33,6 +33,9 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 ROOT = Path(__file__).resolve().parent.parent
 EVAL_STEP_INTERVAL = 250
+# Only for this kit's benchmarks.summary: a run of another version puts that kit first (run_once).
+sys.path.insert(0, str(ROOT))
+from benchmarks.summary import mean_and_spread  # noqa: E402
 
 
 def run_once(kit_dir, model_name, steps, learning_rate, seed, data_dir, train_dir):
@@ -89,13 +92,6 @@ def checked_out(commit, destination):
     return destination
 
 
-def spread(values):
-    """'mean ± sample standard deviation'."""
-    if len(values) == 1:
-        return f"{values[0]:.3g}"
-    return f"{statistics.mean(values):.3g} ± {statistics.stdev(values):.2g}"
-
-
 def summary_table(results, versions):
     """Markdown table: one row per model and version, over the seeds, with the ratio to the first."""
     columns = ["model", "version", "seeds", "steps/s after the first epoch", "× earlier",
@@ -111,8 +107,8 @@ def summary_table(results, versions):
             for key in ("steps_per_s_after_first_epoch", "steps_per_s_end_to_end"):
                 values = [r[key] for r in runs[version]]
                 ratio = statistics.mean(values) / statistics.mean(r[key] for r in baseline)
-                row += [spread(values), f"{ratio:.2f}"]
-            row.append(spread([r["test_accuracy"] for r in runs[version]]))
+                row += [mean_and_spread(values), f"{ratio:.2f}"]
+            row.append(mean_and_spread([r["test_accuracy"] for r in runs[version]]))
             lines.append("| " + " | ".join(row) + " |")
     return "\n".join(lines)
 

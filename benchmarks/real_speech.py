@@ -41,6 +41,7 @@ import models  # noqa: E402
 import synthetic  # noqa: E402
 import test_tflite  # noqa: E402
 import train  # noqa: E402
+from benchmarks.summary import mean_sd  # noqa: E402
 from benchmarks.training import build_model  # noqa: E402
 
 
@@ -78,10 +79,6 @@ def train_and_evaluate(processor, recordings, steps, out, model_name, seed):
 def summarize(results):
     """Mean and spread over seeds: {"balanced_accuracy": (mean, sd), ..., "per_class": {name: (mean, sd)},
     "confusion_matrix": summed}. The spread is the sample standard deviation (0 for one seed)."""
-    def mean_sd(values):
-        values = np.asarray(values, dtype=np.float64)
-        return float(values.mean()), float(values.std(ddof=1)) if len(values) > 1 else 0.0
-
     summary = {key: mean_sd([r[key] for r in results])
                for key in ("balanced_accuracy", "accuracy", "synthetic_test_accuracy", "training_seconds")}
     summary["per_class"] = {name: mean_sd([r["per_class"][name] for r in results]) for name in results[0]["per_class"]}

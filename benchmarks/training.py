@@ -38,6 +38,7 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from benchmarks.summary import mean_and_spread  # noqa: E402
 
 WANTED_WORDS = ["yes", "no"]
 SHARE = 25.0  # silence and unknown: 100 / label_count, as the lab sets them
@@ -136,13 +137,6 @@ def run_once(model_name, pipeline, seed, steps, data_dir, recordings, peer_dir, 
     if recordings:
         result["real_balanced_accuracy"] = round(recordings_balanced_accuracy(model, recordings, settings), 4)
     return result
-
-
-def mean_and_spread(values):
-    """'mean ± sample standard deviation' (just the mean for one value)."""
-    if len(values) == 1:
-        return f"{values[0]:.3g}"
-    return f"{statistics.mean(values):.3g} ± {statistics.stdev(values):.2g}"
 
 
 def summary_table(results):

@@ -13,7 +13,7 @@ import zipfile
 
 import pytest
 
-import test_tflite
+import runtimes
 from instructor import kit
 
 WORDS = "yesno"
@@ -32,12 +32,12 @@ def _pytest_config(plugins):
 
 
 def test_the_student_tests_use_the_kit_fallback_where_tflite_micro_is_missing(monkeypatch):
-    monkeypatch.setattr(test_tflite, "tflite_micro_available", lambda: False)
+    monkeypatch.setattr(runtimes, "tflite_micro_available", lambda: False)
     assert _student_conftest().device_runtime_here(_pytest_config(set())) == "litert_reference"
 
 
 def test_the_grader_runs_the_student_tests_on_tflite_micro_even_where_it_is_missing(monkeypatch):
-    monkeypatch.setattr(test_tflite, "tflite_micro_available", lambda: False)
+    monkeypatch.setattr(runtimes, "tflite_micro_available", lambda: False)
     conftest = _student_conftest()
     assert conftest.device_runtime_here(_pytest_config({conftest.GRADING_PLUGIN})) == "tflm"
     assert f'"-p", "{conftest.GRADING_PLUGIN}"' in (kit.ROOT / "instructor" / "grade.py").read_text()

@@ -121,3 +121,11 @@ def test_kit_versions_names_a_commit_it_cannot_check_out_and_leaves_no_worktree(
     assert finished.returncode == 1 and "Cannot check out no-such-commit" in finished.stderr
     worktrees = subprocess.run(["git", "-C", str(ROOT), "worktree", "list"], capture_output=True, text=True).stdout
     assert "kit-versions-" not in worktrees
+
+
+def test_a_figure_over_runs_is_shown_as_mean_and_sample_spread():
+    from benchmarks.summary import mean_and_spread, mean_sd
+
+    assert mean_sd([1.0, 3.0]) == (2.0, 2 ** 0.5)
+    assert mean_and_spread([1.0, 3.0]) == "2 ± 1.4"
+    assert mean_and_spread([0.8125]) == "0.812"

@@ -164,12 +164,13 @@ def test_the_plans_compare_greedy_optimal_and_tflite_micro(converted_xs):
 def test_without_tflite_micro_the_challenge_measures_the_same_sizes_and_the_accuracy_but_near_ties(converted_xs, audio_processor, model_settings,
                                                                        monkeypatch):
     import challenge
+    import runtimes
     import test_tflite
 
     test_features = [x for x, _ in audio_processor.get_data(audio_processor.Modes.TESTING).as_numpy_iterator()]
     comparison = test_tflite.compare_runtimes(converted_xs[1], test_features, tie_steps=16)
     with_tflm = challenge.check_model(converted_xs[1], audio_processor, model_settings)
-    monkeypatch.setattr(test_tflite, "tflite_micro_available", lambda: False)
+    monkeypatch.setattr(runtimes, "tflite_micro_available", lambda: False)
     without = challenge.check_model(converted_xs[1], audio_processor, model_settings)
     for name in ("rom_bytes", "ram_bytes", "macs"):
         assert without[name]["value"] == with_tflm[name]["value"], name
@@ -179,9 +180,10 @@ def test_without_tflite_micro_the_challenge_measures_the_same_sizes_and_the_accu
 
 
 def test_without_tflite_micro_asking_for_its_runtime_says_why_it_cannot(converted_xs, monkeypatch):
+    import runtimes
     import test_tflite
 
-    monkeypatch.setattr(test_tflite, "tflite_micro_available", lambda: False)
+    monkeypatch.setattr(runtimes, "tflite_micro_available", lambda: False)
     with pytest.raises(RuntimeError, match="Linux x86_64 only"):
         test_tflite.TFLiteModel(converted_xs[1], runtime="tflm")
 

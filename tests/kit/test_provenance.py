@@ -6,16 +6,18 @@ import shutil
 import pytest
 
 import challenge
+import models
 import submit
 import synthetic
 
 
-def _model_with_provenance(folder, dataset, wanted_words=("yes", "no")):
+def _model_with_provenance(folder, dataset, wanted_words=("yes", "no"), model_settings=None):
     """A stand-in model file with the <model>.json that convert.convert writes beside it."""
     folder.mkdir(parents=True, exist_ok=True)
     model = folder / "kws_model_student_yesno_quantized.tflite"
     model.write_bytes(b"not read here")
-    provenance = {"model_name": "kws_model_student", "wanted_words": list(wanted_words), "dataset": dataset}
+    provenance = {"model_name": "kws_model_student", "wanted_words": list(wanted_words), "dataset": dataset,
+                  "model_settings": model_settings or models.lab_model_settings(list(wanted_words))}
     model.with_suffix(".json").write_text(json.dumps({"provenance": provenance}))
     return model
 
@@ -104,3 +106,46 @@ def test_the_challenge_command_line_can_measure_without_the_feature_cache(tmp_pa
     assert asked["cache"] is False
     challenge.main([str(model), "--wanted-words", "yes,no"])
     assert asked["cache"] is True
+
+
+def _window_40_settings():
+    """The model settings of a run whose FLAGS.window_size_ms was 40 (still 49 x 40 features)."""
+    return models.prepare_model_settings(4, 16000, 1000, 40.0, 20.0, 40)
+
+
+def test_a_40_ms_window_still_gives_the_lab_s_feature_size():
+    # Why the input size alone cannot catch it: the settings themselves must be compared.
+    assert _window_40_settings()["fingerprint_size"] == models.lab_model_settings(["yes", "no"])["fingerprint_size"]
+
+
+def test_settings_other_than_the_lab_s_are_named_in_the_notebook_s_terms():
+    assert challenge.settings_problems(_window_40_settings(), ["yes", "no"]) == [
+        "FLAGS.window_size_ms = 40 (the lab's is 30)"]
+    assert challenge.settings_problems(models.lab_model_settings(["yes", "no"]), ["yes", "no"]) == []
+
+
+def test_the_challenge_refuses_a_model_trained_with_another_window(tmp_path, small_dataset, capsys):
+    model = _model_with_provenance(tmp_path / "models", synthetic.describe_dataset(small_dataset),
+                                   model_settings=_window_40_settings())
+    with pytest.raises(SystemExit) as stopped:
+        challenge.main([str(model), "--wanted-words", "yes,no"])
+    assert stopped.value.code == 2
+    assert "FLAGS.window_size_ms = 40 (the lab's is 30)" in capsys.readouterr().err
+
+
+def test_submit_refuses_a_model_trained_with_another_window(tmp_path, small_dataset, monkeypatch, capsys):
+    kit = tmp_path / "kit"
+    shutil.copytree(submit.ROOT / "student", kit / "student", ignore=shutil.ignore_patterns("__pycache__"))
+    (kit / "VERSION").write_text("9.9.9\n")
+    (kit / "names.txt").write_text("Ada Lovelace\n")
+    (kit / "words.txt").write_text("yes,no\n")
+    model = _model_with_provenance(kit / "models", synthetic.describe_dataset(small_dataset),
+                                   model_settings=_window_40_settings())
+    shutil.copy(model, kit / "models" / "kws_model_student_yesno.tflite")
+    monkeypatch.setattr(submit, "ROOT", kit)
+    monkeypatch.setattr(submit, "check_model_files", lambda paths: [])  # the stand-in files do not load
+    real_load_challenge = challenge.load_challenge  # a class with a yes,no group (challenge.toml has none)
+    monkeypatch.setattr(challenge, "load_challenge", lambda *a, **k: {**real_load_challenge(*a, **k), "groups": {"group99": "yes,no"}})
+    assert submit.main(["--skip-tests", "--output", str(kit / "submission.zip")]) == 1
+    assert "FLAGS.window_size_ms = 40 (the lab's is 30)" in capsys.readouterr().out
+    assert not (kit / "submission.zip").exists()

@@ -67,6 +67,12 @@ def test_the_cycle_finder_finds_a_circle_through_a_chain():
     assert _cycle({"a": {"b"}, "b": set()}) is None
 
 
+def test_the_measuring_modules_run_models_through_runtimes_not_the_testing_helper():
+    modules = _kit_modules()
+    for name in ("estimate", "challenge"):
+        assert "test_tflite" not in _imports(modules[name], modules), f"{name}.py imports test_tflite"
+
+
 def test_no_kit_module_imports_private_tensorflow_lite_modules():
     for name, path in _kit_modules().items():
         assert "tensorflow.lite.python" not in path.read_text(encoding="utf-8"), name

@@ -131,11 +131,11 @@ def test_a_module_the_grader_could_not_import_is_a_problem_with_what_to_do(kit_d
 
 
 def test_without_tflite_micro_submit_says_in_one_line_which_figures_it_uses(kit_dir, monkeypatch, capsys):
-    import test_tflite
+    import runtimes
 
-    monkeypatch.setattr(test_tflite, "tflite_micro_available", lambda: False)
+    monkeypatch.setattr(runtimes, "tflite_micro_available", lambda: False)
     assert submit.main(["--skip-tests", "--force", "--output", str(kit_dir / "submission.zip")]) == 0
     lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("Device figures:")]
-    assert lines == [f"Device figures: {test_tflite.DEVICE_FIGURES['litert_reference']}"]
+    assert lines == [f"Device figures: {runtimes.DEVICE_FIGURES['litert_reference']}"]
     with zipfile.ZipFile(kit_dir / "submission.zip") as archive:
         assert json.loads(archive.read("manifest.json"))["checks"]["device_runtime"] == "litert_reference"

@@ -10,7 +10,7 @@ import pytest
 import tensorflow as tf
 
 import models
-import test_tflite
+import runtimes
 
 TEST_SECONDS = float(os.getenv("MICROKWS_TEST_SECONDS", "120"))
 GRADING_PLUGIN = "instructor.grading_plugin"  # loaded when the grader runs these tests
@@ -20,12 +20,12 @@ def device_runtime_here(config):
     """The runtime that stands for the device in this run: the kit's (TFLite-Micro where it is
     installed, else LiteRT's reference kernels and the kit's planner), but always TFLite-Micro
     when the grader runs the tests."""
-    return "tflm" if config.pluginmanager.hasplugin(GRADING_PLUGIN) else test_tflite.device_runtime()
+    return "tflm" if config.pluginmanager.hasplugin(GRADING_PLUGIN) else runtimes.device_runtime()
 
 
 def pytest_terminal_summary(terminalreporter, config):
     """One line saying whose figures the device tests used."""
-    terminalreporter.write_line(f"Device figures: {test_tflite.DEVICE_FIGURES[device_runtime_here(config)]}")
+    terminalreporter.write_line(f"Device figures: {runtimes.DEVICE_FIGURES[device_runtime_here(config)]}")
 
 
 @pytest.fixture(scope="session")
@@ -33,7 +33,7 @@ def device_runtime(pytestconfig):
     """The device's runtime (device_runtime_here); in a grading run without TFLite-Micro the tests
     that need it fail rather than grade on other kernels."""
     runtime = device_runtime_here(pytestconfig)
-    if runtime == "tflm" and not test_tflite.tflite_micro_available():
+    if runtime == "tflm" and not runtimes.tflite_micro_available():
         pytest.fail("The grader measures on TFLite-Micro, which does not import here: grade on Linux x86_64 "
                     "with the tflite-micro package installed.", pytrace=False)
     return runtime

@@ -74,7 +74,7 @@ MANUAL_GROUPS = {"answers"}  # rubric parts a person grades (student/answers.md)
 CSV_FIELDS = ["submission", "status", "student", "student_id", "group", "names", "keywords", "group_problem",
               "score", "max_score", "answers_score", "tests_passed", "tests_total", "grading_tests_passed",
               "grading_tests_total", "int8_test_accuracy", "rom_bytes", "ram_bytes", "macs", "challenge_passed",
-              "dataset", "forced", "submit_problems", "error", "results_folder"]
+              "challenge_failed", "dataset", "forced", "submit_problems", "error", "results_folder"]
 
 
 class SubmissionError(Exception):
@@ -285,16 +285,21 @@ def run_confined(command, cwd, timeout, env=None, memory_bytes=None):
         return code, output.read().decode("utf-8", "replace")
 
 
-def run_tests(own_dir, kit_dir, student_code_dir, timeout, hide=()):
+def run_tests(own_dir, kit_dir, student_code_dir, timeout, hide=(), words=None):
     """Runs tests/student in the kit copy; returns the per-test results.
 
     The pytest that decides and reports runs no student code: with instructor/grading_plugin.py,
-    every call of a student function runs in the submission's jailed worker.
+    every call of a student function runs in the submission's jailed worker. With the submission's
+    keywords (words), it also writes the architecture student/model.py builds for them
+    (architecture_file), which the measurement compares with the submitted .tflite.
     """
     report = Path(own_dir) / "student-tests.xml"
     environment = {**os.environ, "PYTHONPATH": str(kit.ROOT), "MICROKWS_SUBMISSION_DIR": str(own_dir),
                    "MICROKWS_STUDENT_CODE": str(student_code_dir), "MICROKWS_STEP_SECONDS": str(timeout),
                    "MICROKWS_HIDE": os.pathsep.join(map(str, hide))}
+    if words:
+        architecture_file(own_dir).parent.mkdir(exist_ok=True)
+        environment.update(MICROKWS_WORDS=words, MICROKWS_ARCHITECTURE=str(architecture_file(own_dir)))
     try:
         run_confined([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "instructor.grading_plugin",
                       "--continue-on-collection-errors", "tests/student", f"--junitxml={report}"],
@@ -457,13 +462,20 @@ def dataset_for_submission(provenance, datasets, default_settings, speech_comman
     raise SubmissionError(f"the model's provenance names no dataset the kit knows (kind {_shown(kind, 40)})")
 
 
+def architecture_file(own_dir):
+    """Where the grader's pytest writes the architecture student/model.py builds (model.to_json())."""
+    return Path(own_dir) / "architecture" / "student-model.json"
+
+
 def measure(own_dir, kit_dir, words, datasets, timeout, hide=()):
     """Re-measures the challenge in the jail (a hostile model file can only break that process).
 
     It runs the kit's `challenge.py` with the reference MAC formulas (copied beside the submission,
     as instructor/ is hidden in the jail) on the submitted model file, on the dataset of its
     provenance (dataset_for_submission), passed in as --data-dir (and SPEECH_COMMANDS_DIR for the
-    real one): no student code runs there. Returns (report, dataset kind).
+    real one): no student code runs there. The test features are computed afresh (--no-cache: no
+    file beside the dataset is trusted), and the file is compared with the architecture
+    student/model.py builds, when the tests recorded it (run_tests). Returns (report, dataset kind).
     """
     import challenge
     import synthetic
@@ -480,7 +492,12 @@ def measure(own_dir, kit_dir, words, datasets, timeout, hide=()):
     command = [sys.executable, str(kit.ROOT / "challenge.py"), str(jail.inside(own_dir, Path(kit_dir) / int8)),
                "--wanted-words", words, "--mac-formulas", str(jail.inside(own_dir, formulas)),
                "--json", str(jail.inside(own_dir, output_dir / "challenge-report.json")),
-               "--data-dir", str(Path(folder).resolve())]
+               "--data-dir", str(Path(folder).resolve()), "--no-cache"]
+    readable = [Path(kit_dir) / "models", formulas, output_dir]
+    architecture = architecture_file(own_dir)
+    if architecture.is_file() and not architecture.is_symlink():
+        command += ["--architecture", str(jail.inside(own_dir, architecture))]
+        readable.append(architecture.parent)
     environment = jail.jail_environment(own_dir)
     if kind == "speech_commands":
         environment["SPEECH_COMMANDS_DIR"] = str(Path(folder).resolve())
@@ -489,7 +506,7 @@ def measure(own_dir, kit_dir, words, datasets, timeout, hide=()):
         # It sees the model files, the formulas and its report folder: never the grading-only tests or
         # the student's code (bubblewrap binds only `readable`; the namespace jail hides the others).
         jailed = jail.jail_command(command, own_dir, writable=output_dir, data=[folder],
-                                   readable=[Path(kit_dir) / "models", formulas, output_dir],
+                                   readable=readable,
                                    hide=[*hide, Path(kit_dir) / "tests", *(Path(own_dir) / name for name in
                                                                           ("student_code", "worker"))])
         code, output = run_confined(jailed,
@@ -519,6 +536,13 @@ def measurement_failure(output):
 
 CHALLENGE_FIGURES = ("int8_test_accuracy", "rom_bytes", "ram_bytes", "macs")
 MAX_REPORT_BYTES = 2**16
+
+
+def failed_checks(report):
+    """The names of the challenge's checks that did not pass, for the row ("architecture; rom_bytes").
+    A name not of the challenge's own form (the report comes out of a jailed process) shows as "a check"."""
+    return "; ".join(name if re.fullmatch(r"[a-z0-9_]{1,40}", name) else "a check"
+                     for name, item in report.items() if item["passed"] is not True)
 
 
 def read_challenge_report(path):
@@ -592,7 +616,7 @@ def grade_one(submission, out_dir, datasets, timeout, batch_dir=None, hide=(), s
             if student_groups is not None:
                 row["group"], row["group_problem"] = group_check([student] if student else names, keywords,
                                                                  student_groups, settings["groups"])
-            tests = run_tests(own_dir, kit_dir, own_dir / "student_code", timeout, hide=[out_dir, *hide])
+            tests = run_tests(own_dir, kit_dir, own_dir / "student_code", timeout, hide=[out_dir, *hide], words=words)
             row.update(tests_passed=sum(t["score"] for t in tests), tests_total=len(tests),
                        grading_tests_passed=sum(t["score"] for t in tests if t["grading"]),
                        grading_tests_total=sum(1 for t in tests if t["grading"]))
@@ -601,6 +625,7 @@ def grade_one(submission, out_dir, datasets, timeout, batch_dir=None, hide=(), s
             report, row["dataset"] = measure(own_dir, kit_dir, words, datasets, timeout, hide=[out_dir, *hide])
             row.update({name: report[name]["value"] for name in CHALLENGE_FIGURES})
             row["challenge_passed"] = all(item["passed"] is True for item in report.values())
+            row["challenge_failed"] = failed_checks(report)
     except RefusedSubmission as error:
         row.update(status=REFUSED, error=str(error))
     except SubmissionError as error:

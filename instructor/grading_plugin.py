@@ -32,6 +32,23 @@ _worker = jail.StudentProcess(
 jail.install(_worker)
 
 
+def pytest_sessionfinish(session):
+    """After the tests: the architecture student/model.py builds for the submission's keywords
+    (MICROKWS_WORDS), asked of the worker once and written by this process (model.to_json()) to
+    MICROKWS_ARCHITECTURE, for the measurement to compare with the submitted .tflite. If the
+    student's code cannot build it, no file is written (its own tests fail already)."""
+    words, target = os.environ.get("MICROKWS_WORDS"), os.environ.get("MICROKWS_ARCHITECTURE")
+    if not words or not target:
+        return
+    try:
+        import challenge
+
+        architecture = challenge.student_keras_model(words).to_json()
+    except Exception:  # noqa: BLE001 - whatever the student's model does is the student's
+        return
+    Path(target).write_text(architecture)
+
+
 def pytest_unconfigure(config):
     _worker.close()
 

@@ -772,6 +772,7 @@ def main(argv=None):
         student_groups = read_groups_csv(args.groups) if args.groups and args.groups.is_file() else None
     except (ValueError, OSError, csv.Error) as error:
         problems.append(str(error))
+    problems += [jail.missing_jail_problem()] if jail.missing_jail_problem() else []
     if problems:
         parser.error("; ".join(problems))
     if args.gradescope:

@@ -96,6 +96,19 @@ def namespaces_available():
     return jail_mode() != ""
 
 
+def missing_jail_problem():
+    """Why the grader must not start here, or None: no jail works (bubblewrap and unshare missing or
+    not permitted) and nobody said to grade without one. Student code would then run as the grader's
+    user, read the reference solution and rewrite what the grader reads back: forged full marks."""
+    if jail_mode() or os.environ.get("MICROKWS_JAIL") == "off":
+        return None
+    return ("No jail works on this machine (bubblewrap and unshare are missing or not permitted), so student "
+            "code would run as the grader's user: it could read the reference solution and forge its own "
+            f"results. Fix it: {INSTALL_BUBBLEWRAP}, or grade in a container started with --cap-add SYS_ADMIN "
+            "--security-opt seccomp=unconfined. To grade without a jail anyway, trusting every submission, "
+            "set MICROKWS_JAIL=off.")
+
+
 def isolation():
     """What confines student code here, in one sentence for the grader's output."""
     limits = (f"CPU time, {MEMORY_CAP_BYTES // 2**30} GiB of memory and {FILE_CAP_BYTES // 2**20} MiB per file; "

@@ -362,3 +362,23 @@ def test_without_namespaces_the_verdict_is_still_decided_outside_student_code(ba
         jail.jail_mode.cache_clear()
     assert {s for g, s in statuses if g == "metrics"} == {"failed"}
     assert {s for g, s in statuses if g != "metrics"} == {"passed"}
+
+
+def test_the_grader_refuses_to_start_where_no_jail_works(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(jail, "jail_mode", lambda: "")
+    monkeypatch.delenv("MICROKWS_JAIL", raising=False)
+    submission = tmp_path / "submission.zip"
+    submission.write_bytes(b"PK\x05\x06" + bytes(18))  # an empty zip: never reached
+    with pytest.raises(SystemExit) as stopped:
+        grade.main([str(submission), "--out", str(tmp_path / "results")])
+    assert stopped.value.code == 2 and "No jail works" in capsys.readouterr().err
+    assert not (tmp_path / "results").exists()
+
+
+def test_grading_without_a_jail_is_the_grader_s_explicit_choice(monkeypatch):
+    monkeypatch.setattr(jail, "jail_mode", lambda: "")
+    monkeypatch.setenv("MICROKWS_JAIL", "off")
+    assert jail.missing_jail_problem() is None
+    monkeypatch.setattr(jail, "jail_mode", lambda: "bubblewrap")
+    monkeypatch.delenv("MICROKWS_JAIL")
+    assert jail.missing_jail_problem() is None

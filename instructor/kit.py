@@ -13,10 +13,11 @@ SKIPPED_DIRS = {".git", ".venv", "build", "datasets", "training", "models", "res
 
 
 def kit_files(root=ROOT):
-    """Relative paths of the kit's files: what git tracks (plus new files it does not ignore)."""
+    """Relative paths of the kit's files: what git tracks (a note or groups.csv left beside the kit is
+    never copied into a grading copy or the student release), or every file outside a checkout."""
     root = Path(root)
     if (root / ".git").exists():
-        listing = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
+        listing = subprocess.run(["git", "ls-files", "--cached", "-z"],
                                  cwd=root, capture_output=True, check=True).stdout.decode()
         paths = [Path(p) for p in listing.split("\0") if p]
     else:

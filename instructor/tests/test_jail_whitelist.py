@@ -439,7 +439,7 @@ def test_a_returned_secret_never_reaches_the_results(batch, marker):
     assert len(tests) >= 9 and {t["status"] for t in tests} == {"failed"}, tests
     assert marker not in json.dumps(tests)
     assert marker not in (own / "student-tests.xml").read_text()
-    recall = next(t for t in tests if t["name"] == "test_recall_is_the_share_of_a_class_found")
+    recall = next(t for t in tests if t["name"] == "test_recall_reads_the_class_row_and_precision_its_column")
     assert "dict of 3 items (keys str, values str)" in recall["output"], recall
     assert "test_student_metrics.py line" in recall["output"], recall
 

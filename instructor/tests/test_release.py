@@ -68,3 +68,11 @@ def test_the_released_notebook_runs(released, small_dataset):
                             cwd=released, capture_output=True, text=True, timeout=1200)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
     assert (released / "build" / "flow" / "Flow.html").is_file()
+
+
+def test_only_the_files_git_tracks_are_released_or_graded(tmp_path):
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    (tmp_path / "data.py").write_text("# tracked\n")
+    subprocess.run(["git", "-C", str(tmp_path), "add", "data.py"], check=True)
+    (tmp_path / "groups.csv").write_text("Group,First name,Last name\n")  # the instructor's, never committed
+    assert [str(path) for path in kit.kit_files(tmp_path)] == ["data.py"]

@@ -38,7 +38,7 @@ def graded_code(monkeypatch):
     """Stands in for the tests: records the student code each submission would be graded with."""
     seen = {}
 
-    def run_tests(own_dir, kit_dir, student_code_dir, timeout, hide=()):
+    def run_tests(own_dir, kit_dir, student_code_dir, timeout, hide=(), words=None):
         seen.update({p.name: p.read_text(errors="replace") for p in Path(student_code_dir).rglob("*.py")})
         return []
 

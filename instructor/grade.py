@@ -36,7 +36,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import stat
 import subprocess
 import sys
@@ -274,12 +273,7 @@ def run_confined(command, cwd, timeout, env=None, memory_bytes=None):
             raise GraderError(f"did not finish within {timeout} s (rerun, with a larger --timeout if the "
                               "machine is slow)") from error
         finally:
-            if os.name == "posix":
-                try:
-                    os.killpg(process.pid, signal.SIGKILL)
-                except (ProcessLookupError, PermissionError):
-                    pass
-            process.kill()
+            jail.kill_group(process)
             process.wait()
         output.seek(max(0, output.seek(0, os.SEEK_END) - 4000))
         return code, output.read().decode("utf-8", "replace")

@@ -385,7 +385,7 @@ class StudentProcess:
                 replies.put(("closed", None))
                 return
             if not asked.is_set() or len(line) > REPLY_CAP_BYTES or not line.endswith(b"\n"):
-                _kill(process)
+                kill_group(process)
                 replies.put(("unasked" if not asked.is_set() else "too long", None))
                 return
             asked.clear()
@@ -443,13 +443,13 @@ class StudentProcess:
         """Ends the worker and everything it started."""
         if self.process is None:
             return
-        _kill(self.process)
+        kill_group(self.process)
         self.process.wait()
         self.log.close()
         self.process = None
 
 
-def _kill(process):
+def kill_group(process):
     """Kills a worker and its process group (in a jail, everything it started dies with it)."""
     if os.name == "posix":
         try:

@@ -78,20 +78,27 @@ def test_a_model_without_provenance_needs_a_named_dataset(tmp_path, small_datase
     assert challenge.dataset_for_model(model, "yes,no", small_dataset) == small_dataset
 
 
-def test_submit_names_the_missing_dataset_instead_of_measuring_on_another(tmp_path, real_copy, monkeypatch, capsys):
+def _kit_to_submit(tmp_path, monkeypatch, dataset, model_settings=None):
+    """A student's kit folder for submit.py (stubs, names, yes,no) with stand-in model files whose
+    provenance names dataset; the class's challenge.toml gets a yes,no group (it has none)."""
     kit = tmp_path / "kit"
     shutil.copytree(submit.ROOT / "student", kit / "student", ignore=shutil.ignore_patterns("__pycache__"))
     (kit / "VERSION").write_text("9.9.9\n")
     (kit / "names.txt").write_text("Ada Lovelace\n")
     (kit / "words.txt").write_text("yes,no\n")
-    model = _model_with_provenance(kit / "models", synthetic.describe_dataset(real_copy))
+    model = _model_with_provenance(kit / "models", synthetic.describe_dataset(dataset), model_settings=model_settings)
     shutil.copy(model, kit / "models" / "kws_model_student_yesno.tflite")
-    shutil.rmtree(real_copy)
-    monkeypatch.delenv("SPEECH_COMMANDS_DIR", raising=False)
     monkeypatch.setattr(submit, "ROOT", kit)
     monkeypatch.setattr(submit, "check_model_files", lambda paths: [])  # the stand-in files do not load
-    real_load_challenge = challenge.load_challenge  # a class with a yes,no group (challenge.toml has none)
+    real_load_challenge = challenge.load_challenge
     monkeypatch.setattr(challenge, "load_challenge", lambda *a, **k: {**real_load_challenge(*a, **k), "groups": {"group99": "yes,no"}})
+    return kit
+
+
+def test_submit_names_the_missing_dataset_instead_of_measuring_on_another(tmp_path, real_copy, monkeypatch, capsys):
+    kit = _kit_to_submit(tmp_path, monkeypatch, real_copy)
+    shutil.rmtree(real_copy)
+    monkeypatch.delenv("SPEECH_COMMANDS_DIR", raising=False)
     assert submit.main(["--skip-tests", "--output", str(kit / "submission.zip")]) == 1
     assert "not on this machine" in capsys.readouterr().out
     assert not (kit / "submission.zip").exists()
@@ -134,18 +141,7 @@ def test_the_challenge_refuses_a_model_trained_with_another_window(tmp_path, sma
 
 
 def test_submit_refuses_a_model_trained_with_another_window(tmp_path, small_dataset, monkeypatch, capsys):
-    kit = tmp_path / "kit"
-    shutil.copytree(submit.ROOT / "student", kit / "student", ignore=shutil.ignore_patterns("__pycache__"))
-    (kit / "VERSION").write_text("9.9.9\n")
-    (kit / "names.txt").write_text("Ada Lovelace\n")
-    (kit / "words.txt").write_text("yes,no\n")
-    model = _model_with_provenance(kit / "models", synthetic.describe_dataset(small_dataset),
-                                   model_settings=_window_40_settings())
-    shutil.copy(model, kit / "models" / "kws_model_student_yesno.tflite")
-    monkeypatch.setattr(submit, "ROOT", kit)
-    monkeypatch.setattr(submit, "check_model_files", lambda paths: [])  # the stand-in files do not load
-    real_load_challenge = challenge.load_challenge  # a class with a yes,no group (challenge.toml has none)
-    monkeypatch.setattr(challenge, "load_challenge", lambda *a, **k: {**real_load_challenge(*a, **k), "groups": {"group99": "yes,no"}})
+    kit = _kit_to_submit(tmp_path, monkeypatch, small_dataset, model_settings=_window_40_settings())
     assert submit.main(["--skip-tests", "--output", str(kit / "submission.zip")]) == 1
     assert "FLAGS.window_size_ms = 40 (the lab's is 30)" in capsys.readouterr().out
     assert not (kit / "submission.zip").exists()

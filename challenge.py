@@ -99,7 +99,8 @@ def check_model(tflite_path, audio_processor, model_settings, settings=None, mac
         report[name] = {"value": value, "limit": limit, "passed": passed, "source": source}
     if refused and macs is None:
         report["macs"]["passed"] = False  # not a formula still to write: an operator without a MAC rule
-    report["operators"] = {"value": ", ".join(refused) or "allowed", "limit": "allowed_operators", "passed": not refused,
+    report["operators"] = {"value": ", ".join(refused) or "allowed", "limit": "allowed_operators",
+                           "passed": not refused,
                            "source": "refused: not allowed in challenge.toml" if refused else "challenge.toml"}
     problems, source = model_name_problems(m, settings), "student/model.py"
     if keras_model is None:  # the architecture the training run recorded (run.json), if it did
@@ -353,7 +354,8 @@ def dataset_for_model(tflite_path, wanted_words, data_dir=None):
 def print_report(report):
     for name, row in report.items():
         verdict = {True: "ok", False: "FAILS", None: "not measured (MAC formulas not implemented yet)"}[row["passed"]]
-        value = "-" if row["value"] is None else (f"{row['value']:.3f}" if isinstance(row["value"], float) else row["value"])
+        value = ("-" if row["value"] is None
+                 else (f"{row['value']:.3f}" if isinstance(row["value"], float) else row["value"]))
         print(f"{name:<20}{str(value):>12}  limit {row['limit']:<10} {verdict:<6} ({row.get('source', '')})")
 
 
@@ -377,7 +379,8 @@ def main(argv=None):
     architecture.add_argument("--student-model", action="store_true",
                               help="check that the file is the model student/model.py builds")
     architecture.add_argument("--architecture", type=Path,
-                              help="check that the file is this Keras model (its model.to_json(), e.g. from the grader's worker)")
+                              help="check that the file is this Keras model "
+                                   "(its model.to_json(), e.g. from the grader's worker)")
     args = parser.parse_args(argv)
     formulas = None
     if args.mac_formulas:

@@ -95,7 +95,8 @@ def _representative_dataset(audio_processor, pin_input_quantization):
     [0, 255 * scale] and the first one holds both ends of it, so the calibrated input range is
     exactly the firmware's.
     """
-    features = np.stack([x.numpy() for x, _ in audio_processor.get_data(audio_processor.Modes.VALIDATION).take(NUM_REP_DATA_SAMPLES)])
+    features = np.stack([x.numpy() for x, _ in
+                         audio_processor.get_data(audio_processor.Modes.VALIDATION).take(NUM_REP_DATA_SAMPLES)])
     if len(features) < NUM_REP_DATA_SAMPLES:
         features = np.resize(features, (NUM_REP_DATA_SAMPLES, features.shape[1]))
     if pin_input_quantization:
@@ -185,7 +186,8 @@ def copy_run_models(run_dir, models_dir, model_name, wanted_words):
 
     Nothing is copied unless the run has all of them.
     """
-    source, target = model_paths(Path(run_dir) / "models", model_name, wanted_words), model_paths(models_dir, model_name, wanted_words)
+    source, target = (model_paths(Path(run_dir) / "models", model_name, wanted_words),
+                      model_paths(models_dir, model_name, wanted_words))
     pairs = []
     for key in ("float", "int8"):
         pairs += [(source[key], target[key]), (source[key].with_suffix(".json"), target[key].with_suffix(".json"))]

@@ -128,7 +128,8 @@ def load_recording(path, sample_rate):
             f"`sox in.m4a -b 16 out.wav`."
         ) from error
     if rate <= 0:
-        raise ValueError(f"{path}: its header gives a sample rate of {rate} Hz: the file is damaged. Record or export it again.")
+        raise ValueError(f"{path}: its header gives a sample rate of {rate} Hz: the file is damaged. "
+                         "Record or export it again.")
     if samples.size == 0:
         raise ValueError(f"{path}: holds no audio samples.")
     if samples.dtype == np.uint8:
@@ -1044,7 +1045,8 @@ class AudioProcessor:
                 dataset = tf.data.Dataset.zip(tf.data.Dataset.from_tensor_slices(rows).batch(AUGMENT_BATCH), seeds)
                 dataset = dataset.map(lambda row, seed: (row, draw(tf.gather(tf_labels, row % set_size), seed)))
                 dataset = dataset.unbatch().map(
-                    lambda row, choice: (row, stored_values(mix(audio[row % set_size - start], choice)), choice),
+                    lambda row, choice, audio=audio, start=start:  # (this chunk's, bound now)
+                    (row, stored_values(mix(audio[row % set_size - start], choice)), choice),
                     num_parallel_calls=tf.data.AUTOTUNE,
                 )
                 for batch_rows, batch_features, batch_choices in dataset.batch(1024):
@@ -1115,7 +1117,8 @@ class AudioProcessor:
     def _make_augmentation_draw(self, background_frequency, background_volume_range, time_shift_samples):
         """Graph function (labels [n], seed) -> the random augmentation choices of n clips.
 
-        Returns a dict of [n] tensors: shift offset, background start sample and background volume. Silence is noise alone at a volume in [0, 1]; words get noise with
+        Returns a dict of [n] tensors: shift offset, background start sample and background volume.
+        Silence is noise alone at a volume in [0, 1]; words get noise with
         probability background_frequency at a volume in [0, background_volume_range].
         """
         desired = self.model_settings["desired_samples"]

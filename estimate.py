@@ -122,7 +122,8 @@ def estimate_model_macs(m, formulas=None):
 
 def missing_mac_formulas(m, formulas=None):
     """The operator types whose MAC formula is not implemented yet."""
-    return sorted({op.type for op in m.operators if op.type in WEIGHT_OPERATORS and operator_macs(op, formulas) is None})
+    return sorted({op.type for op in m.operators
+                   if op.type in WEIGHT_OPERATORS and operator_macs(op, formulas) is None})
 
 
 def layer_table(m, formulas=None):
@@ -160,7 +161,7 @@ def print_estimate(what, value, function):
 
 
 def measure_model_ram(tflite_path):
-    """Runs the model (a path or a Model) once under TFLite-Micro; returns its arena use {"head", "tail", "total"} bytes.
+    """Runs the model (a path or Model) once under TFLite-Micro; returns its arena use {"head", "tail", "total"} bytes.
 
     head is the planned memory of the activation buffers (what the RAM estimates are about), tail
     the interpreter's persistent data (tensor structs, quantization parameters, kernel data).
@@ -180,7 +181,7 @@ def measure_model_ram(tflite_path):
     report = _capture_stderr(interpreter.print_allocations)
     usage = {}
     for key in ("total", "head", "tail"):
-        line = next((l for l in report.splitlines() if f"Arena allocation {key}" in l), None)
+        line = next((text for text in report.splitlines() if f"Arena allocation {key}" in text), None)
         if line is None:
             raise RuntimeError(f"TFLite-Micro's allocation report has no '{key}' line:\n{report}")
         usage[key] = int(line.split(f"Arena allocation {key}")[1].split()[0])
@@ -396,8 +397,8 @@ def plot_estimates(quantities):
         bars = [(label, values.get(key)) for label, key in (("your estimate", "estimate"), ("measured", "measured"))]
         for position, (label, value) in enumerate(bars):
             if value is None:
-                axis.text(position, 0, "not\nimplemented" if label == "your estimate" else "-", ha="center", va="bottom",
-                          fontsize=8)
+                axis.text(position, 0, "not\nimplemented" if label == "your estimate" else "-", ha="center",
+                          va="bottom", fontsize=8)
             else:
                 axis.bar(position, value, color=("tab:blue", "tab:green")[position])
                 axis.text(position, value, f"{value:,}", ha="center", va="bottom", fontsize=8)

@@ -44,7 +44,8 @@ def inject_parameters(notebook, overrides):
 
 
 # Progress bars as text in the headless run: tqdm.auto would draw a widget, which no terminal shows.
-HEADLESS_SETUP = "import tqdm.auto, tqdm.std\ntqdm.auto.tqdm = tqdm.std.tqdm  # progress bars as text, for the terminal\n"
+HEADLESS_SETUP = ("import tqdm.auto, tqdm.std\n"
+                  "tqdm.auto.tqdm = tqdm.std.tqdm  # progress bars as text, for the terminal\n")
 
 
 def inject_headless_setup(notebook):
@@ -136,7 +137,8 @@ def main(argv=None):
     parser.add_argument("--eval-step-interval", type=int, default=250)
     parser.add_argument("--model", default="micro_kws_xs")
     parser.add_argument("--wanted-words", default="yes,no")
-    parser.add_argument("--data-dir", type=Path, default=None, help="use this dataset folder instead of the synthetic set")
+    parser.add_argument("--data-dir", type=Path, default=None,
+                        help="use this dataset folder instead of the synthetic set")
     args = parser.parse_args(argv)
 
     out = args.out.resolve()
@@ -169,7 +171,8 @@ def main(argv=None):
         print(f"\nThe notebook failed; the executed part is in {out / 'Flow.failed.ipynb'}.\n{error}", file=sys.stderr)
         return 1
     summary = json.loads((out / "summary.json").read_text())
-    print(f"\nDone in {time.time() - started:.0f} s: {summary['model']} on {summary['wanted_words']} ({summary['dataset']} data)")
+    print(f"\nDone in {time.time() - started:.0f} s: {summary['model']} on {summary['wanted_words']} "
+          f"({summary['dataset']} data)")
     tflm = summary["int8_tflm_test_accuracy"]
     print(f"  test accuracy: Keras {summary['keras_test_accuracy']:.3f}, float .tflite "
           f"{summary['float_tflite_test_accuracy']:.3f}, int8 .tflite {summary['int8_tflite_test_accuracy']:.3f} "
@@ -178,7 +181,8 @@ def main(argv=None):
     print(f"  int8 model: {summary['tflite_bytes']} B file, {summary['rom_weight_bytes']} B weights, "
           f"{summary['ram_best_case_bytes']} B activations (arena {'-' if arena is None else arena} B)")
     estimates = summary["student_estimates"]
-    print(f"  your estimates: ROM {estimates['rom'] or 'not implemented yet'}, RAM {estimates['ram'] or 'not implemented yet'}, "
+    print(f"  your estimates: ROM {estimates['rom'] or 'not implemented yet'}, "
+          f"RAM {estimates['ram'] or 'not implemented yet'}, "
           f"MACs {estimates['macs'] or 'not implemented yet'}")
     print(f"  notebook: {out / 'Flow.ipynb'} and {out / 'Flow.html'}")
     print(f"  models of run {summary['run']} (kept in its folder, copied into models/ for submit.py):",

@@ -22,8 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from speech_commands import (BACKGROUND_NOISE_DIR_NAME, SILENCE_INDEX, prepare_words_list, to_int16, which_set,
-                             write_wav)
+from speech_commands import BACKGROUND_NOISE_DIR_NAME, SILENCE_INDEX, prepare_words_list, to_int16, which_set, write_wav
 
 # RecognizeCommands' defaults in TFLite-Micro's micro_speech example.
 AVERAGE_WINDOW_MS = 1000

@@ -104,7 +104,8 @@ def unimplemented_student_files(modules=None):
         if missing:
             return missing
         try:
-            modules = {name: importlib.import_module(f"student.{name}") for name in ("metrics", "callbacks", "estimate", "model")}
+            modules = {name: importlib.import_module(f"student.{name}")
+                       for name in ("metrics", "callbacks", "estimate", "model")}
         except Exception as error:  # a student file that does not even import
             return [f"student files do not import: {type(error).__name__}: {error}"]
     metrics, callbacks, estimates, student_model = (modules[k] for k in ("metrics", "callbacks", "estimate", "model"))
@@ -114,7 +115,8 @@ def unimplemented_student_files(modules=None):
         ("student/callbacks.py: get_student_callbacks", lambda: callbacks.get_student_callbacks() or None),
         ("student/estimate.py: estimate_rom", lambda: estimates.estimate_rom([([2, 2], "int8")])),
         ("student/estimate.py: estimate_ram", lambda: estimates.estimate_ram([(4, 4)])),
-        ("student/estimate.py: estimate_fully_connected_macs", lambda: estimates.estimate_fully_connected_macs(1, 2, 3)),
+        ("student/estimate.py: estimate_fully_connected_macs",
+         lambda: estimates.estimate_fully_connected_macs(1, 2, 3)),
         ("student/estimate.py: estimate_conv2d_macs", lambda: estimates.estimate_conv2d_macs(3, 3, 1, 2, 4, 4, 1, 1)),
         ("student/estimate.py: estimate_depthwise_conv2d_macs",
          lambda: estimates.estimate_depthwise_conv2d_macs(3, 3, 1, 2, 4, 4, 2, 1, 1)),
@@ -131,7 +133,8 @@ def unimplemented_student_files(modules=None):
         settings = models.lab_model_settings(["yes", "no"])
         def signature(model):
             return [(type(layer).__name__, tuple(layer.output.shape)) for layer in model.layers]
-        if signature(student_model.create_student_model(settings)) == signature(models.get_model(settings, "micro_kws_xs")):
+        if signature(student_model.create_student_model(settings)) == signature(
+                models.get_model(settings, "micro_kws_xs")):
             problems.append("student/model.py still builds the micro_kws_xs starting point.")
     except Exception as error:
         problems.append(f"student/model.py fails: {type(error).__name__}: {error}")
@@ -179,7 +182,8 @@ def write_submission(output, files, manifest):
             archive.writestr("manifest.json", json.dumps(manifest, indent=2, default=str))
         size = handle.tell()
         if size > MAX_ZIP_BYTES:
-            raise ValueError(f"The submission would be {size / 2**20:.1f} MiB, over the {MAX_ZIP_BYTES / 2**20:.0f} MiB "
+            raise ValueError(f"The submission would be {size / 2**20:.1f} MiB, "
+                             f"over the {MAX_ZIP_BYTES / 2**20:.0f} MiB "
                              "cap: are your model files much larger than the challenge allows?")
 
 
@@ -271,7 +275,8 @@ def main(argv=None):
             print("\nNothing was written. Fix the problems, or run with --force to pack anyway.")
             return 1
     descriptions = [str(Path(f).with_suffix(".json")) for f in model_files]  # provenance and quantization
-    files = [f for f in STUDENT_FILES + helpers + [ANSWERS_FILE] + model_files + descriptions + ["names.txt", "words.txt"]
+    files = [f for f in STUDENT_FILES + helpers + [ANSWERS_FILE] + model_files + descriptions
+             + ["names.txt", "words.txt"]
              if (ROOT / f).is_file()]
     manifest = {
         "kit_version": (ROOT / "VERSION").read_text().strip(),
@@ -285,7 +290,8 @@ def main(argv=None):
     except ValueError as error:
         print(f"\n{error}\nNothing was written.")
         return 1
-    print(f"\nWrote {args.output} ({len(files)} files{', with problems recorded' if problems else ''}). Upload it to Moodle.")
+    print(f"\nWrote {args.output} ({len(files)} files{', with problems recorded' if problems else ''}). "
+          "Upload it to Moodle.")
     return 0
 
 

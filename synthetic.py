@@ -30,7 +30,7 @@ import numpy as np
 import scipy.signal
 
 from files import publish, remove_leftovers, work_in_progress
-from speech_commands import to_int16, which_set, write_wav
+from speech_commands import which_set, write_wav
 
 # The 35 words of Speech Commands v0.02: the 20 core words are recorded more often, as in the real set.
 CORE_WORDS = [

@@ -60,7 +60,8 @@ def main():
     parser.add_argument("--wanted-words", default="yes,no")
     parser.add_argument("--steps", default="8000,2000", help="the schedule, as FLAGS.how_many_training_steps")
     parser.add_argument("--seeds", type=int, default=3, help="training runs, seeds 0..N-1")
-    parser.add_argument("--data-dir", type=Path, default=None, help="default: the kit's synthetic set (made if missing)")
+    parser.add_argument("--data-dir", type=Path, default=None,
+                        help="default: the kit's synthetic set (made if missing)")
     parser.add_argument("--out", type=Path, default=ROOT / "build" / "challenge_thresholds")
     args = parser.parse_args()
 
@@ -83,7 +84,8 @@ def main():
     for name, (mean, sd) in summary.items():
         print(f"{name}: int8 test accuracy {mean:.3f} ± {sd:.3f} over {len(accuracies[name])} seed(s)")
     print(json.dumps({"wanted_words": args.wanted_words, "steps": args.steps, "seeds": args.seeds,
-                      "int8_test_accuracy": {name: [round(v, 4) for v in values] for name, values in accuracies.items()}}))
+                      "int8_test_accuracy": {name: [round(v, 4) for v in values]
+                                             for name, values in accuracies.items()}}))
 
 
 if __name__ == "__main__":

@@ -68,7 +68,8 @@ def val_compute_per_second(audio_processor, n):
 
     The validation clips are repeated up to n so that a small split is measured in one pass.
     """
-    audio = audio_processor._read_rows(audio_processor.Modes.VALIDATION, 0, audio_processor.set_size(audio_processor.Modes.VALIDATION))
+    audio = audio_processor._read_rows(audio_processor.Modes.VALIDATION, 0,
+                                       audio_processor.set_size(audio_processor.Modes.VALIDATION))
     audio = np.resize(audio, (max(n, len(audio)), audio.shape[1]))
     start = time.perf_counter()
     audio_processor._compute_features(audio)
@@ -102,7 +103,9 @@ def main():
     )
     train = audio_processor.get_data(audio_processor.Modes.TRAINING, 0.8, 0.1, 1600)
     train = train.repeat().batch(BATCH).prefetch(tf.data.AUTOTUNE)
-    op_alone = op_alone_dataset(audio_processor._read_rows(audio_processor.Modes.TRAINING, 0, audio_processor.set_size(audio_processor.Modes.TRAINING)), model_settings)
+    op_alone = op_alone_dataset(audio_processor._read_rows(audio_processor.Modes.TRAINING, 0,
+                                                           audio_processor.set_size(audio_processor.Modes.TRAINING)),
+                                model_settings)
 
     results = {"train": [], "op_alone": [], "val_compute": [], "peer_train": [], "peer_val": []}
     for _ in range(args.rounds):

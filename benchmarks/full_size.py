@@ -121,7 +121,8 @@ def make_full_size(source, destination, target_counts):
 
     source, destination = Path(source), Path(destination)
     if destination.exists():
-        clips = sum(1 for _ in destination.glob("*/*.wav")) - sum(1 for _ in destination.glob(f"{BACKGROUND_NOISE_DIR_NAME}/*.wav"))
+        clips = (sum(1 for _ in destination.glob("*/*.wav"))
+                 - sum(1 for _ in destination.glob(f"{BACKGROUND_NOISE_DIR_NAME}/*.wav")))
         return clips, None
     clips_by_word = {d.name: [p.name for p in d.glob("*.wav")] for d in source.iterdir()
                      if d.is_dir() and not d.name.startswith(("_", "."))}
@@ -194,7 +195,8 @@ def run_once(data_dir, words, cache=True):
 
 def run_in_new_process(data_dir, task, cache=True):
     """run_once in a fresh Python process (nothing cached in memory); returns its figures."""
-    command = [sys.executable, __file__, "--data-dir", str(data_dir), "--child", task] + ([] if cache else ["--no-cache"])
+    command = ([sys.executable, __file__, "--data-dir", str(data_dir), "--child", task]
+               + ([] if cache else ["--no-cache"]))
     output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
     return json.loads(output.strip().splitlines()[-1])
 

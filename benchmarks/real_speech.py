@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """How well does a model trained only on the synthetic set recognize real people?
 
-    python benchmarks/real_speech.py --recordings DIR [--wanted-words yes,no] [--model micro_kws_xs|reference_student|...]
+    python benchmarks/real_speech.py --recordings DIR [--wanted-words yes,no]
+                                     [--model micro_kws_xs|reference_student|...]
                                      [--steps 8000,2000] [--seeds 3] [--recipe JSON]
                                      [--speakers N] [--dataset-seed 0] [--out build/real_speech]
 
@@ -110,7 +111,8 @@ def main():
     parser.add_argument("--recordings", type=Path, required=True)
     parser.add_argument("--wanted-words", default="yes,no")
     parser.add_argument("--model", default="micro_kws_xs",
-                        help="an architecture of models.ARCHITECTURES, or reference_student (instructor/solution/model.py)")
+                        help="an architecture of models.ARCHITECTURES, "
+                             "or reference_student (instructor/solution/model.py)")
     parser.add_argument("--steps", default="8000,2000")
     parser.add_argument("--seeds", type=int, default=3, help="training runs, seeds 0..N-1")
     parser.add_argument("--recipe", type=json.loads, default={}, help="JSON overrides of synthetic.RECIPE")

@@ -173,7 +173,8 @@ def format_table(rows):
     """The rows as a Markdown table: "real / synthetic" medians, with 10-90 % ranges."""
     def cell(pair, digits):
         (r, r10, r90), (s, s10, s90) = pair
-        return f"{r:.{digits}f} ({r10:.{digits}f}–{r90:.{digits}f}) / {s:.{digits}f} ({s10:.{digits}f}–{s90:.{digits}f})"
+        return (f"{r:.{digits}f} ({r10:.{digits}f}–{r90:.{digits}f}) / "
+                f"{s:.{digits}f} ({s10:.{digits}f}–{s90:.{digits}f})")
 
     header = ["class", "clips real / synthetic", "active duration s", "onset s", "peak dB", "RMS dB",
               "noise floor dB", "tilt dB (>2 kHz vs <2 kHz)", "feature gap"]

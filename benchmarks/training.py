@@ -152,7 +152,8 @@ def summary_table(results):
     for (model, pipeline), runs in groups.items():
         speed = [r["steps_per_s"] for r in runs]
         seed_kit = groups.get((model, "seed_kit"))
-        ratio = f"{statistics.mean(speed) / statistics.mean(r['steps_per_s'] for r in seed_kit):.2f}" if seed_kit else ""
+        ratio = (f"{statistics.mean(speed) / statistics.mean(r['steps_per_s'] for r in seed_kit):.2f}"
+                 if seed_kit else "")
         row = [model, pipeline, str(runs[0]["steps"]), str(len(runs)), mean_and_spread(speed), ratio,
                mean_and_spread([r["steady_steps_per_s"] for r in runs]),
                mean_and_spread([r["test_accuracy"] for r in runs])]
@@ -169,7 +170,8 @@ def main():
     parser.add_argument("--steps", default=DEFAULT_STEPS, help="model=steps,... (the schedule of each model)")
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--recordings", type=Path, default=None, help="real recordings, Speech Commands layout")
-    parser.add_argument("--peer-dir", type=Path, default=Path("/tmp/peers"), help="folder of the seed kit's tum_data.py")
+    parser.add_argument("--peer-dir", type=Path, default=Path("/tmp/peers"),
+                        help="folder of the seed kit's tum_data.py")
     parser.add_argument("--data-dir", type=Path, default=None, help="default: the synthetic set (made if missing)")
     parser.add_argument("--json", type=Path, default=None, help="also write every run's figures here")
     parser.add_argument("--stored-variants", type=int, default=None,

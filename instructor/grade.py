@@ -57,7 +57,8 @@ MAX_FILES = 200
 MAX_UNPACKED_BYTES = 50 * 1024 * 1024
 SUBMISSION_CAPS = {"max_files": MAX_FILES, "max_bytes": MAX_UNPACKED_BYTES, "max_member_bytes": MAX_UNPACKED_BYTES}
 # A Moodle download: a class of up to 500 (a student's zip over one submission's caps is that row's).
-BUNDLE_CAPS = {"max_files": 500 * MAX_FILES, "max_bytes": 500 * MAX_UNPACKED_BYTES, "max_member_bytes": 500 * MAX_UNPACKED_BYTES}
+BUNDLE_CAPS = {"max_files": 500 * MAX_FILES, "max_bytes": 500 * MAX_UNPACKED_BYTES,
+               "max_member_bytes": 500 * MAX_UNPACKED_BYTES}
 MAX_LABEL_CHARS = 120  # a row's label and student name; folder names are shorter still
 MAX_CELL_CHARS = 2000  # any cell of results.csv
 MAX_PROVENANCE_BYTES = 2**20  # the .json beside a model: a few kB when the kit writes it
@@ -67,7 +68,8 @@ TEXT_CAP_BYTES = 2**20  # names.txt, words.txt, manifest.json, answers.md: read 
 UNREADABLE_ZIP = (zipfile.BadZipFile, OSError, EOFError, RuntimeError, NotImplementedError, zlib.error, ValueError)
 MOODLE_FOLDER = re.compile(r"^(?P<name>.+)_(?P<id>\d+)_assignsubmission_(file|onlinetext)_?$")
 # The files taken from a zip, by ALLOWED.fullmatch (a `$` would also match before a final newline).
-ALLOWED = re.compile(r"(student/[A-Za-z_][A-Za-z0-9_]*\.py|student/answers\.md|models/[A-Za-z0-9_]+\.(tflite|json)|names\.txt|words\.txt|manifest\.json)")
+ALLOWED = re.compile(r"(student/[A-Za-z_][A-Za-z0-9_]*\.py|student/answers\.md|models/[A-Za-z0-9_]+\.(tflite|json)"
+                     r"|names\.txt|words\.txt|manifest\.json)")
 GRADED, REFUSED, GRADER_ERROR = "graded", "refused-submission", "grader-error"
 MANUAL_GROUPS = {"answers"}  # rubric parts a person grades (student/answers.md): never scored here
 CSV_FIELDS = ["submission", "status", "student", "student_id", "group", "names", "keywords", "group_problem",
@@ -265,7 +267,8 @@ def run_confined(command, cwd, timeout, env=None, memory_bytes=None):
     with tempfile.TemporaryFile() as output:
         process = subprocess.Popen(command, cwd=cwd, stdout=output, stderr=subprocess.STDOUT, env=env,
                                    start_new_session=os.name == "posix",
-                                   preexec_fn=jail.limits(timeout * (os.cpu_count() or 1), OUTPUT_CAP_BYTES, memory_bytes)
+                                   preexec_fn=jail.limits(timeout * (os.cpu_count() or 1), OUTPUT_CAP_BYTES,
+                                                          memory_bytes)
                                    if os.name == "posix" else None)
         try:
             code = process.wait(timeout=timeout)
@@ -362,9 +365,11 @@ def score(tests, challenge_passed, rubric):
             hidden[test["group"]] = hidden.get(test["group"], 0) + 1
             name = f"grading-only check {hidden[test['group']]}"
         scored.append({
-            "name": f"{test['group']}{' (grading)' if test.get('grading') else ''}: {name}", "max_score": round(points, 4), "score": round(earned, 4),
+            "name": f"{test['group']}{' (grading)' if test.get('grading') else ''}: {name}",
+            "max_score": round(points, 4), "score": round(earned, 4),
             "status": "passed" if test["status"] == "passed" else "failed",
-            "output": ("skipped (a skipped test scores nothing): " if test["status"] == "skipped" else "") + test["output"],
+            "output": (("skipped (a skipped test scores nothing): " if test["status"] == "skipped" else "")
+                       + test["output"]),
         })
     challenge_points = rubric.get("challenge", 0)
     scored.append({"name": "final challenge", "max_score": challenge_points,
@@ -417,7 +422,8 @@ def read_model_provenance(int8_path):
             provenance["dataset"]["kind"]  # noqa: B018  (the one field the grader needs)
         return provenance
     except (ValueError, AttributeError, TypeError, KeyError, RecursionError) as error:  # RecursionError: [[[...]]]
-        raise SubmissionError(f"{path.name} is not the JSON the kit writes beside a model ({type(error).__name__})") from error
+        raise SubmissionError(
+            f"{path.name} is not the JSON the kit writes beside a model ({type(error).__name__})") from error
 
 
 def dataset_for_submission(provenance, datasets, default_settings, speech_commands_dir=None):
@@ -637,7 +643,8 @@ def grade_one(submission, out_dir, datasets, timeout, batch_dir=None, hide=(), s
     try:
         write_atomically(result_dir / "results.json", json.dumps(results, indent=2))
     except OSError as error:
-        row.update(status=GRADER_ERROR, error=f"cannot write {result_dir / 'results.json'}: {error}", score="", max_score="")
+        row.update(status=GRADER_ERROR, error=f"cannot write {result_dir / 'results.json'}: {error}", score="",
+                   max_score="")
     return row
 
 
@@ -663,7 +670,8 @@ def _what_submit_recorded(kit_dir):
     (Written on the student's machine: shown to the grader, never used for a score.)"""
     try:
         manifest = json.loads((Path(kit_dir) / "manifest.json").read_text())
-        return {"forced": bool(manifest.get("forced")), "submit_problems": " | ".join(map(str, manifest.get("problems", [])))[:2000]}
+        return {"forced": bool(manifest.get("forced")),
+                "submit_problems": " | ".join(map(str, manifest.get("problems", [])))[:2000]}
     except (OSError, ValueError, AttributeError, TypeError, RecursionError):  # e.g. [[[[...]]]] 100,000 deep
         return {"forced": "", "submit_problems": "no readable manifest.json"}
 
@@ -791,7 +799,8 @@ def main(argv=None):
     rows = {} if args.regrade else {label: row for label, row in earlier.items() if is_finished(row, args.retry_errors)}
     todo = [s for s in submissions if s.label not in rows]
     if len(todo) < len(submissions):
-        print(f"{len(submissions) - len(todo)} submission(s) already graded in {out / 'results.csv'} (--regrade to redo)")
+        print(f"{len(submissions) - len(todo)} submission(s) already graded in {out / 'results.csv'} "
+              "(--regrade to redo)")
     print(f"Grading {len(todo)} submission(s) with {max(1, args.jobs)} job(s) ...", flush=True)
     print("Student code runs in:", jail.isolation(), flush=True)
     out.mkdir(parents=True, exist_ok=True)

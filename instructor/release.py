@@ -29,7 +29,8 @@ def build_release(out_dir, make_zip=False):
         shutil.rmtree(folder)
     kit.copy_kit(folder)
     if make_zip:
-        with atomic_output(out_dir / "microkws.zip") as handle, zipfile.ZipFile(handle, "w", zipfile.ZIP_DEFLATED) as archive:
+        with atomic_output(out_dir / "microkws.zip") as handle, zipfile.ZipFile(
+                handle, "w", zipfile.ZIP_DEFLATED) as archive:
             for path in sorted(folder.rglob("*")):
                 if path.is_file():
                     archive.write(path, Path("microkws") / path.relative_to(folder))

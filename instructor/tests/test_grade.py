@@ -85,7 +85,8 @@ def _grade_a_batch(folder, converted_xs, small_dataset):
 def test_a_good_submission_passes_every_test(graded):
     rows, _, _ = graded
     row = rows["Ada Lovelace_101_assignsubmission_file_"]
-    assert row["status"] == "graded" and row["error"] == "" and int(row["tests_passed"]) == int(row["tests_total"]) >= 30, row
+    assert (row["status"] == "graded" and row["error"] == ""
+            and int(row["tests_passed"]) == int(row["tests_total"]) >= 30), row
 
 
 def test_a_graded_row_counts_the_grading_only_tests(graded):
@@ -102,7 +103,8 @@ def test_a_graded_row_counts_the_grading_only_tests(graded):
 def test_moodle_folders_map_to_the_student(graded):
     rows, _, _ = graded
     row = rows["Ada Lovelace_101_assignsubmission_file_"]
-    assert (row["student"], row["student_id"], row["names"], row["keywords"]) == ("Ada Lovelace", "101", "Ada Lovelace", "yes,no")
+    assert (row["student"], row["student_id"], row["names"], row["keywords"]) == (
+        "Ada Lovelace", "101", "Ada Lovelace", "yes,no")
 
 
 def test_the_challenge_is_measured_from_the_model_file(graded):
@@ -178,7 +180,8 @@ def test_a_model_trained_on_the_real_dataset_is_measured_on_it_in_the_same_batch
     import synthetic
 
     _with_a_yes_no_group(monkeypatch)
-    real = shutil.copytree(small_dataset, tmp_path / "speech_commands", ignore=shutil.ignore_patterns(synthetic.MARKER_NAME))
+    real = shutil.copytree(small_dataset, tmp_path / "speech_commands",
+                           ignore=shutil.ignore_patterns(synthetic.MARKER_NAME))
     _, int8_path = converted_xs
     own_dir = tmp_path / "batch" / "submission"
     (own_dir / "scratch").mkdir(parents=True)

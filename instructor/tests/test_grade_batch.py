@@ -92,7 +92,8 @@ def test_a_forged_moodle_layout_uploaded_alone_is_one_row_with_no_forged_name(tm
     out = tmp_path / "results"
     grade.main([str(tmp_path / "eve.zip"), "--out", str(out)])
     [row] = _rows(out)
-    assert (row["submission"], row["student"], row["student_id"], row["status"]) == ("eve", "", "", "refused-submission")
+    assert (row["submission"], row["student"], row["student_id"], row["status"]) == (
+        "eve", "", "", "refused-submission")
     assert "no student/*.py" in row["error"] and "--moodle" in row["error"]
 
 
@@ -415,7 +416,8 @@ REAL = {"kind": "speech_commands", "words": 35}
 def test_each_model_is_measured_on_the_dataset_of_its_provenance():
     datasets = [(Path("/data/small"), SYNTHETIC), (Path("/data/speech"), REAL)]
     choose = grade.dataset_for_submission
-    assert choose({"dataset": {"kind": "speech_commands"}}, datasets, {"speakers": 300}) == (Path("/data/speech"), "speech_commands")
+    assert choose({"dataset": {"kind": "speech_commands"}}, datasets, {"speakers": 300}) == (
+        Path("/data/speech"), "speech_commands")
     assert choose({"dataset": {"kind": "synthetic", "settings": {"speakers": 40}}}, datasets, {"speakers": 300}) \
         == (Path("/data/small"), "synthetic")
     assert choose({"dataset": {"kind": "synthetic", "settings": {"speakers": 300}}}, datasets, {"speakers": 300}) \
@@ -511,7 +513,6 @@ def test_relative_paths_mean_the_folder_the_grader_was_started_in(tmp_path, monk
 
 
 def test_a_process_a_step_leaves_running_is_killed_when_the_step_ends(tmp_path):
-    import subprocess
     import sys
     import time
 

@@ -317,7 +317,8 @@ def test_an_exit_handler_that_rewrites_the_report_changes_no_verdict(batch):
 @pytest.mark.slow
 @needs_namespaces
 def test_a_submission_that_kills_its_parent_at_import_fails_alone(batch):
-    hostile = "import os, signal\nos.kill(os.getppid(), signal.SIGKILL)\n" + (kit.ROOT / "student" / "metrics.py").read_text()
+    hostile = ("import os, signal\nos.kill(os.getppid(), signal.SIGKILL)\n"
+               + (kit.ROOT / "student" / "metrics.py").read_text())
     statuses, tests = verdicts(batch, {"metrics.py": hostile})
     assert {s for g, s in statuses if g == "metrics"} == {"failed"}
     assert {s for g, s in statuses if g != "metrics"} == {"passed"}

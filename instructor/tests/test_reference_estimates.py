@@ -22,7 +22,8 @@ def int8_models(audio_processor, model_settings, tmp_path_factory):
 
 
 def test_micro_kws_xs_needs_48000_macs(converted_xs):
-    assert estimate.estimate_model_macs(estimate.load_model(converted_xs[1]), reference) == 25 * 20 * 4 * (5 * 4) + 2000 * 4
+    assert estimate.estimate_model_macs(estimate.load_model(converted_xs[1]), reference) == (
+        25 * 20 * 4 * (5 * 4) + 2000 * 4)
 
 
 def test_micro_kws_xs_rom_is_its_weights_and_biases(converted_xs):
@@ -59,7 +60,8 @@ def _macs_from_layer_shapes(model):
 @pytest.mark.parametrize("name", ["ds_cnn", "cnn"])
 def test_macs_match_a_count_from_the_layer_shapes(int8_models, name):
     built, paths = int8_models
-    assert estimate.estimate_model_macs(estimate.load_model(paths[name]), reference) == _macs_from_layer_shapes(built[name])
+    assert estimate.estimate_model_macs(estimate.load_model(paths[name]), reference) == (
+        _macs_from_layer_shapes(built[name]))
 
 
 def test_the_layer_table_has_a_row_per_operator(converted_xs):
@@ -74,7 +76,8 @@ def reference_design_int8(audio_processor, model_settings, tmp_path_factory):
     from instructor.solution.model import create_student_model
 
     model = create_student_model(model_settings)
-    path = convert.convert(model, audio_processor, None, True, "int8", tmp_path_factory.mktemp("design") / "design.tflite")
+    path = convert.convert(model, audio_processor, None, True, "int8",
+                           tmp_path_factory.mktemp("design") / "design.tflite")
     return model, path
 
 

@@ -89,12 +89,14 @@ def test_the_comparison_prints_a_row_per_class_and_draws_the_histograms(small_da
     printed = subprocess.run(command, capture_output=True, text=True, check=True).stdout
     rows = [line for line in printed.splitlines() if line.startswith("| ") and "---" not in line]
     # the small set has six keywords and no _silence_ folder: no "other words" and no silence rows
-    assert [row.split(" | ")[0][2:] for row in rows] == ["class", "yes", "no", "up", "down", "left", "right", "all words"]
+    assert [row.split(" | ")[0][2:] for row in rows] == ["class", "yes", "no", "up", "down", "left", "right",
+                                                         "all words"]
     assert (tmp_path / "synthetic_vs_real.png").stat().st_size > 10000
 
 
 def test_the_comparison_refuses_a_missing_folder_with_a_message(tmp_path):
-    command = [sys.executable, str(ROOT / "benchmarks" / "synthetic_vs_real.py"), "--recordings", str(tmp_path / "none")]
+    command = [sys.executable, str(ROOT / "benchmarks" / "synthetic_vs_real.py"),
+               "--recordings", str(tmp_path / "none")]
     finished = subprocess.run(command, capture_output=True, text=True)
     assert finished.returncode == 2 and "no folder" in finished.stderr
 

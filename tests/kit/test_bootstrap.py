@@ -122,7 +122,8 @@ def test_a_missing_environment_is_created_and_installed(tmp_path):
                                           stream=stream, create=lambda d: created.append(_fake_python(d)))
     assert created == [python]
     assert stream.commands == bootstrap.install_commands(python, tmp_path)
-    assert (tmp_path / ".venv" / ".requirements-installed").read_text().strip() == bootstrap.requirements_stamp(tmp_path)
+    assert (tmp_path / ".venv" / ".requirements-installed").read_text().strip() == (
+        bootstrap.requirements_stamp(tmp_path))
 
 
 def test_an_environment_without_pip_is_made_anew(tmp_path):
@@ -224,15 +225,18 @@ def test_the_test_job_runs_only_the_kit_tests_in_the_student_release(tmp_path):
     assert command[-1] == "tests/kit" and "instructor/tests" not in command
 
 
-@pytest.mark.skipif(not (bootstrap.ROOT / "instructor" / "tests").is_dir(), reason="the student release has no instructor/")
+@pytest.mark.skipif(not (bootstrap.ROOT / "instructor" / "tests").is_dir(),
+                    reason="the student release has no instructor/")
 def test_this_kits_test_job_runs_the_instructor_tests_too():
     command = bootstrap.job_command(Path("py"), "test")
     assert command[-2:] == ["tests/kit", "instructor/tests"]
 
 
 def test_student_tests_and_submit_run_with_the_environments_python_and_pass_arguments_on():
-    assert bootstrap.job_command(Path("py"), "student-tests", ["-x"]) == ["py", "-m", "pytest", "-q", "tests/student", "-x"]
-    assert bootstrap.job_command(Path("py"), "submit", ["--force"]) == ["py", str(bootstrap.ROOT / "submit.py"), "--force"]
+    assert bootstrap.job_command(Path("py"), "student-tests", ["-x"]) == ["py", "-m", "pytest", "-q", "tests/student",
+                                                                          "-x"]
+    assert bootstrap.job_command(Path("py"), "submit", ["--force"]) == ["py", str(bootstrap.ROOT / "submit.py"),
+                                                                        "--force"]
 
 
 def test_jupyter_opens_the_notebook_in_lab_unless_notebook_is_asked_for():

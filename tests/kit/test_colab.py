@@ -35,7 +35,8 @@ def test_a_requirement_for_another_python_or_platform_counts_as_met():
 
 
 def test_a_prerelease_pin_is_met_by_that_prerelease():
-    assert colab.unmet_requirements(["tflite-micro==0.dev20261023182759"], {"tflite-micro": "0.dev20261023182759"}) == []
+    assert colab.unmet_requirements(["tflite-micro==0.dev20261023182759"],
+                                    {"tflite-micro": "0.dev20261023182759"}) == []
 
 
 def test_a_replaced_package_whose_modules_are_loaded_asks_for_a_restart():

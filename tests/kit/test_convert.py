@@ -7,13 +7,13 @@ import subprocess
 import keras
 import numpy as np
 import pytest
+from ai_edge_litert.interpreter import Interpreter
 
 import checkpoints
 import convert
 import data
 import models
 import test_tflite
-from ai_edge_litert.interpreter import Interpreter
 
 pytestmark = pytest.mark.slow
 
@@ -77,7 +77,8 @@ def test_tflite_float_model_matches_keras_with_the_checkpoints_weights(trained_x
     features = np.stack([x for x, _ in audio_processor.get_data(audio_processor.Modes.TESTING).as_numpy_iterator()])
     tflite = test_tflite.TFLiteModel(float_path)
     keras_model = checkpoints.with_weights(model, checkpoint)
-    np.testing.assert_allclose(np.stack([tflite.predict(x) for x in features]), keras_model(features).numpy(), atol=1e-4)
+    np.testing.assert_allclose(np.stack([tflite.predict(x) for x in features]), keras_model(features).numpy(),
+                               atol=1e-4)
 
 
 def test_converting_leaves_the_callers_model_with_its_own_weights(trained_xs, audio_processor, tmp_path):
@@ -240,12 +241,14 @@ def test_the_models_handed_in_are_the_chosen_runs_and_an_earlier_design_comes_ba
     assert (models_dir / "micro_kws_xs_yesno_quantized.tflite").read_bytes() == b"firstint8"
     assert json.loads((models_dir / "micro_kws_xs_yesno.json").read_text())["provenance"]["run"] == "run-1"
     assert (models_dir / "micro_kws_xs_yesno_c" / "model_data.cc").read_bytes() == b"first"
-    assert len(written) == 6 and (second / "models" / "micro_kws_xs_yesno_quantized.tflite").read_bytes() == b"secondint8"
+    assert len(written) == 6 and (
+        (second / "models" / "micro_kws_xs_yesno_quantized.tflite").read_bytes() == b"secondint8")
 
 
 def test_a_run_without_converted_models_is_refused_and_nothing_is_copied(tmp_path):
     run = _converted_run(tmp_path / "run-1", b"x")
     (run / "models" / "micro_kws_xs_yesno_c" / "model_data.h").unlink()
-    with pytest.raises(FileNotFoundError, match="Run run-1 has no converted micro_kws_xs models .*convert a checkpoint"):
+    with pytest.raises(FileNotFoundError,
+                       match="Run run-1 has no converted micro_kws_xs models .*convert a checkpoint"):
         convert.copy_run_models(run, tmp_path / "models", "micro_kws_xs", "yes,no")
     assert not (tmp_path / "models").exists()

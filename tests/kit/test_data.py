@@ -256,7 +256,8 @@ def test_validation_features_are_those_of_the_clips_untouched_by_the_store(audio
             np.testing.assert_array_equal(served[i], clean.reshape(-1))
 
 
-def test_the_store_shrinks_so_that_the_whole_data_of_the_task_fits_the_limit(audio_processor, small_dataset, model_settings):
+def test_the_store_shrinks_so_that_the_whole_data_of_the_task_fits_the_limit(audio_processor, small_dataset,
+                                                                             model_settings):
     variant_bytes = audio_processor.set_size(audio_processor.Modes.TRAINING) * model_settings["fingerprint_size"] * 2
     beside_store = sum(audio_processor.memory_plan(1).values()) - variant_bytes
     limit = beside_store + 3 * variant_bytes + 100

@@ -183,7 +183,8 @@ def test_links_out_devices_and_fifos_are_refused(serve, tmp_path, python_tarfile
 def test_a_link_inside_data_dir_is_extracted(serve, tmp_path, python_tarfile):
     server = serve({"/speech.tar.gz": _archive([_member("yes/same.wav", tarfile.SYMTYPE, "a69b9b3e_nohash_0.wav")])})
     data.maybe_download_and_extract(server.url + "/speech.tar.gz", tmp_path / "speech")
-    assert (tmp_path / "speech" / "yes" / "same.wav").read_bytes() == (tmp_path / "speech" / "yes" / "a69b9b3e_nohash_0.wav").read_bytes()
+    assert (tmp_path / "speech" / "yes" / "same.wav").read_bytes() == (
+        tmp_path / "speech" / "yes" / "a69b9b3e_nohash_0.wav").read_bytes()
 
 
 def test_extracted_files_get_no_set_uid_or_write_bits_from_the_archive(serve, tmp_path, python_tarfile):
@@ -466,7 +467,8 @@ def test_too_little_free_space_is_refused_before_downloading_naming_the_space_ne
     server = serve({"/speech.tar.gz": archive})
     _free_bytes(monkeypatch, 100)
     needed = data.space_needed(len(archive))
-    with pytest.raises(RuntimeError, match=rf"downloading and extracting the dataset needs about {needed / 1e9:.1f} GB"):
+    with pytest.raises(RuntimeError,
+                       match=rf"downloading and extracting the dataset needs about {needed / 1e9:.1f} GB"):
         data.maybe_download_and_extract(server.url + "/speech.tar.gz", tmp_path / "speech")
     assert _leftovers(tmp_path) == []
 

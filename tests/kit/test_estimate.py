@@ -111,7 +111,8 @@ def _buffer(size, first, last):
 
 
 def test_no_two_buffers_alive_together_share_memory():
-    buffers = [_buffer(s, f, l) for s, f, l in [(64, 0, 1), (32, 1, 2), (96, 2, 3), (16, 0, 3), (48, 3, 4)]]
+    buffers = [_buffer(size, first, last)
+               for size, first, last in [(64, 0, 1), (32, 1, 2), (96, 2, 3), (16, 0, 3), (48, 3, 4)]]
     for plan in (estimate.plan_greedy(buffers), estimate.plan_optimal(buffers)):
         for i, a in enumerate(buffers):
             for j, b in enumerate(buffers[:i]):
@@ -122,7 +123,8 @@ def test_no_two_buffers_alive_together_share_memory():
 
 def test_the_optimal_plan_beats_greedy_where_greedy_fragments():
     # Greedy places the large buffers first and leaves a gap the later ones cannot use.
-    buffers = [_buffer(s, f, l) for s, f, l in [(40, 0, 0), (30, 1, 2), (30, 0, 1), (20, 2, 2), (40, 2, 3)]]
+    buffers = [_buffer(size, first, last)
+               for size, first, last in [(40, 0, 0), (30, 1, 2), (30, 0, 1), (20, 2, 2), (40, 2, 3)]]
     greedy, optimal = estimate.plan_greedy(buffers), estimate.plan_optimal(buffers)
     assert (greedy.peak, optimal.peak) == (100, 90)
     assert optimal.peak == estimate.live_lower_bound(buffers)
@@ -161,8 +163,8 @@ def test_the_plans_compare_greedy_optimal_and_tflite_micro(converted_xs):
     assert plans == {"greedy": 4000, "optimal": 4000, "lower_bound": 4000, "tflite_micro_head": 4000}
 
 
-def test_without_tflite_micro_the_challenge_measures_the_same_sizes_and_the_accuracy_but_near_ties(converted_xs, audio_processor, model_settings,
-                                                                       monkeypatch):
+def test_without_tflite_micro_the_challenge_measures_the_same_sizes_and_the_accuracy_but_near_ties(
+        converted_xs, audio_processor, model_settings, monkeypatch):
     import challenge
     import runtimes
     import test_tflite
@@ -174,9 +176,11 @@ def test_without_tflite_micro_the_challenge_measures_the_same_sizes_and_the_accu
     without = challenge.check_model(converted_xs[1], audio_processor, model_settings)
     for name in ("rom_bytes", "ram_bytes", "macs"):
         assert without[name]["value"] == with_tflm[name]["value"], name
-    changed = round(abs(without["int8_test_accuracy"]["value"] - with_tflm["int8_test_accuracy"]["value"]) * len(test_features))
+    changed = round(abs(without["int8_test_accuracy"]["value"] - with_tflm["int8_test_accuracy"]["value"])
+                    * len(test_features))
     assert changed <= comparison["count"] - comparison["decisive"]  # only near-ties may change class
-    assert "not installed" in without["ram_bytes"]["source"] and without["ram_bytes"]["source"] != with_tflm["ram_bytes"]["source"]
+    assert "not installed" in without["ram_bytes"]["source"] and (
+        without["ram_bytes"]["source"] != with_tflm["ram_bytes"]["source"])
 
 
 def test_without_tflite_micro_asking_for_its_runtime_says_why_it_cannot(converted_xs, monkeypatch):
@@ -270,7 +274,8 @@ def challenge_settings(**limits):
     return settings
 
 
-def test_the_accuracy_threshold_is_the_one_of_the_dataset_kind_measured_on(converted_xs, audio_processor, model_settings):
+def test_the_accuracy_threshold_is_the_one_of_the_dataset_kind_measured_on(converted_xs, audio_processor,
+                                                                            model_settings):
     import challenge
 
     settings = challenge_settings(synthetic={"min_int8_test_accuracy": 0.25},
@@ -322,7 +327,8 @@ def test_a_model_trained_under_another_name_is_not_the_challenge_model(converted
     report = challenge.check_model(converted_xs[1], audio_processor, model_settings, mac_formulas=ONES,
                                    keras_model=model)
     assert report["architecture"]["passed"] is False
-    assert report["architecture"]["value"] == "it was trained as 'micro_kws_xs', not 'kws_model_student' (FLAGS.model_name)"
+    assert report["architecture"]["value"] == (
+        "it was trained as 'micro_kws_xs', not 'kws_model_student' (FLAGS.model_name)")
 
 
 def test_an_architecture_file_is_read_into_the_model_it_describes(converted_xs, model_settings, tmp_path):
@@ -358,7 +364,8 @@ def test_the_architecture_a_training_run_recorded_is_checked_against_the_file(co
                                      architecture=json.loads(models.get_model(model_settings, "ds_cnn").to_json()))
     (tmp_path / "kws_model_student_yesno_quantized.json").write_text(json.dumps(description))
     report = challenge.check_model(int8, audio_processor, model_settings, mac_formulas=ONES)
-    assert report["architecture"]["passed"] is False and "operator 1 is DEPTHWISE_CONV_2D" in report["architecture"]["value"]
+    assert report["architecture"]["passed"] is False and (
+        "operator 1 is DEPTHWISE_CONV_2D" in report["architecture"]["value"])
     description["provenance"]["architecture"] = json.loads(models.get_model(model_settings, "micro_kws_xs").to_json())
     (tmp_path / "kws_model_student_yesno_quantized.json").write_text(json.dumps(description))
     report = challenge.check_model(int8, audio_processor, model_settings, mac_formulas=ONES)

@@ -1,6 +1,5 @@
 """files.py: what a killed run left is recognised and removed by the next, on every platform."""
 
-import ctypes
 import os
 import subprocess
 import sys

@@ -10,6 +10,7 @@ import pytest
 import run_flow
 from conftest import ROOT
 
+
 @pytest.fixture(scope="module")
 def flow(tmp_path_factory, small_dataset):
     out = tmp_path_factory.mktemp("flow")
@@ -90,7 +91,8 @@ def flow_without_tflite_micro(tmp_path_factory, small_dataset, environment_witho
     out = tmp_path_factory.mktemp("flow-no-tflm")
     result = subprocess.run([sys.executable, "run_flow.py", "--steps", "40,20", "--eval-step-interval", "20",
                              "--data-dir", str(small_dataset), "--out", str(out)],
-                            cwd=ROOT, capture_output=True, text=True, timeout=1200, env=environment_without_tflite_micro)
+                            cwd=ROOT, capture_output=True, text=True, timeout=1200,
+                            env=environment_without_tflite_micro)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
     return out, result.stdout
 
@@ -134,8 +136,8 @@ def test_the_converted_models_stay_in_their_run_and_models_holds_a_copy_for_subm
     out, _ = flow
     summary = json.loads((out / "summary.json").read_text())
     run_models = out / "training" / "micro_kws_xs_yes_no" / summary["run"] / "models"
-    for name in ("micro_kws_xs_yesno.tflite", "micro_kws_xs_yesno_quantized.tflite", "micro_kws_xs_yesno_quantized.json",
-                 "micro_kws_xs_yesno_c/model_data.cc", "stream.wav"):
+    for name in ("micro_kws_xs_yesno.tflite", "micro_kws_xs_yesno_quantized.tflite",
+                 "micro_kws_xs_yesno_quantized.json", "micro_kws_xs_yesno_c/model_data.cc", "stream.wav"):
         assert (run_models / name).is_file(), name
     for name in ("micro_kws_xs_yesno_quantized.tflite", "micro_kws_xs_yesno_quantized.json"):
         assert (out / "models" / name).read_bytes() == (run_models / name).read_bytes()
@@ -154,7 +156,8 @@ def test_printed_text_and_progress_bars_reach_the_terminal_unchanged():
 def test_a_result_shows_its_text_and_a_picture_one_line():
     result = _message("execute_result", data={"text/plain": "{'label_count': 4}"}, execution_count=3)
     assert run_flow.terminal_text(result) == ("stdout", "{'label_count': 4}\n")
-    picture = _message("display_data", data={"image/png": "iVBOR...", "text/plain": "<Figure size 640x480 with 1 Axes>"})
+    picture = _message("display_data",
+                       data={"image/png": "iVBOR...", "text/plain": "<Figure size 640x480 with 1 Axes>"})
     assert run_flow.terminal_text(picture) == ("stdout", "[picture: <Figure size 640x480 with 1 Axes>]\n")
 
 

@@ -33,7 +33,8 @@ def test_micro_kws_xs_is_the_lab_model(model_settings):
     kinds = [type(layer).__name__ for layer in model.layers]
     assert kinds == ["InputLayer", "Reshape", "DepthwiseConv2D", "Flatten", "Dense"]
     depthwise = model.layers[2]
-    assert (depthwise.depth_multiplier, depthwise.kernel_size, depthwise.strides, depthwise.padding) == (4, (5, 4), (2, 2), "same")
+    assert (depthwise.depth_multiplier, depthwise.kernel_size, depthwise.strides, depthwise.padding) == (
+        4, (5, 4), (2, 2), "same")
     assert model.layers[3].output.shape[1] == 25 * 20 * 4
     assert model.name == "micro_kws_xs"
 

@@ -75,7 +75,8 @@ def _execute(cells, path, kit_dir, python, environment=None):
     script = (
         "import nbformat, sys\nfrom nbclient import NotebookClient\n"
         f"nb = nbformat.read({str(path)!r}, as_version=4)\n"
-        f"NotebookClient(nb, timeout=1200, kernel_name='python3', resources={{'metadata': {{'path': {str(kit_dir)!r}}}}}).execute()\n"
+        f"NotebookClient(nb, timeout=1200, kernel_name='python3', "
+        f"resources={{'metadata': {{'path': {str(kit_dir)!r}}}}}).execute()\n"
         f"nbformat.write(nb, {str(path)!r})\n")
     subprocess.run([str(python), "-c", script], env=environment, check=True, timeout=1500, cwd=kit_dir)
     executed = nbformat.read(path, as_version=4)

@@ -91,7 +91,8 @@ def _kit_to_submit(tmp_path, monkeypatch, dataset, model_settings=None):
     monkeypatch.setattr(submit, "ROOT", kit)
     monkeypatch.setattr(submit, "check_model_files", lambda paths: [])  # the stand-in files do not load
     real_load_challenge = challenge.load_challenge
-    monkeypatch.setattr(challenge, "load_challenge", lambda *a, **k: {**real_load_challenge(*a, **k), "groups": {"group99": "yes,no"}})
+    monkeypatch.setattr(challenge, "load_challenge",
+                        lambda *a, **k: {**real_load_challenge(*a, **k), "groups": {"group99": "yes,no"}})
     return kit
 
 

@@ -12,7 +12,6 @@ import test_tflite
 from conftest import ROOT
 
 
-
 def _write(path, samples, rate=16000, channels=1, width=2):
     path.parent.mkdir(parents=True, exist_ok=True)
     samples = np.asarray(samples, dtype=np.float64)
@@ -85,7 +84,8 @@ def test_a_24_bit_recording_reads_like_a_16_bit_one(tmp_path):
         wav.setsampwidth(3)
         wav.setframerate(16000)
         wav.writeframes(raw.reshape(-1, 4)[:, :3].tobytes())
-    difference = data.load_recording(tmp_path / "a.wav", 16000).astype(int) - data.load_recording(tmp_path / "b.wav", 16000)
+    difference = (data.load_recording(tmp_path / "a.wav", 16000).astype(int)
+                  - data.load_recording(tmp_path / "b.wav", 16000))
     assert np.abs(difference).max() <= 1
 
 
@@ -141,7 +141,8 @@ def test_the_command_line_prints_the_report(converted_xs, recordings):
 
 @pytest.mark.slow
 def test_the_command_line_reports_a_missing_folder(converted_xs, tmp_path):
-    result = subprocess.run([sys.executable, "test_tflite.py", str(converted_xs[1]), "--recordings", str(tmp_path / "none")],
+    result = subprocess.run([sys.executable, "test_tflite.py", str(converted_xs[1]),
+                             "--recordings", str(tmp_path / "none")],
                             cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert result.returncode == 2 and "No folder" in result.stderr
 

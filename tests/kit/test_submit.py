@@ -82,15 +82,16 @@ def test_force_packs_only_what_belongs_and_records_the_problems(kit_dir, monkeyp
     import challenge
 
     real_load_challenge = challenge.load_challenge  # a class with a yes,no group (challenge.toml has none)
-    monkeypatch.setattr(challenge, "load_challenge", lambda *a, **k: {**real_load_challenge(*a, **k), "groups": {"group99": "yes,no"}})
+    monkeypatch.setattr(challenge, "load_challenge",
+                        lambda *a, **k: {**real_load_challenge(*a, **k), "groups": {"group99": "yes,no"}})
     (kit_dir / "datasets").mkdir()
     (kit_dir / "datasets" / "big.wav").write_bytes(b"0" * 1000)
     assert submit.main(["--skip-tests", "--force", "--output", str(kit_dir / "submission.zip")]) == 0
     with zipfile.ZipFile(kit_dir / "submission.zip") as archive:
         names = set(archive.namelist())
         manifest = json.loads(archive.read("manifest.json"))
-    assert names == {"student/metrics.py", "student/callbacks.py", "student/estimate.py", "student/model.py", "student/answers.md",
-                     "names.txt", "words.txt", "manifest.json"}
+    assert names == {"student/metrics.py", "student/callbacks.py", "student/estimate.py", "student/model.py",
+                     "student/answers.md", "names.txt", "words.txt", "manifest.json"}
     assert manifest["forced"] and any("missing" in p for p in manifest["problems"])
     assert manifest["kit_version"] == "9.9.9" and manifest["keywords"] == "yes,no"
     assert set(manifest["files"]) == names - {"manifest.json"}

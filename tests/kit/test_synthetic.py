@@ -12,7 +12,6 @@ import pytest
 
 import data
 import synthetic
-
 from conftest import ROOT, SMALL_SPEAKERS, SMALL_WORDS
 
 
@@ -42,7 +41,8 @@ def test_layout_is_the_speech_commands_layout(small_dataset):
 def test_clips_are_one_second_16khz_mono_16bit(small_dataset):
     for wav_path in sorted((small_dataset / "no").iterdir())[:10]:
         with wave.open(str(wav_path)) as wav:
-            assert (wav.getnchannels(), wav.getsampwidth(), wav.getframerate(), wav.getnframes()) == (1, 2, 16000, 16000)
+            assert (wav.getnchannels(), wav.getsampwidth(), wav.getframerate(), wav.getnframes()) == (
+                1, 2, 16000, 16000)
 
 
 def test_clips_hold_speech_not_silence(small_dataset):
@@ -211,7 +211,8 @@ def test_the_default_dataset_made_by_an_older_kit_is_made_anew(tmp_path, monkeyp
 
 
 def test_a_folder_with_an_other_synthetic_set_is_never_deleted_outside_the_default(tmp_path):
-    synthetic.make_synthetic_dataset(tmp_path / "mine", seed=0, speakers=3, words=["yes"], recipe={"noise_kinds": ["white"]})
+    synthetic.make_synthetic_dataset(tmp_path / "mine", seed=0, speakers=3, words=["yes"],
+                                     recipe={"noise_kinds": ["white"]})
     with pytest.raises(ValueError, match="other settings"):
         synthetic.make_synthetic_dataset(tmp_path / "mine", seed=1, speakers=3, words=["yes"])
     assert (tmp_path / "mine" / "yes").is_dir()
@@ -248,7 +249,8 @@ def test_zero_padding_ends_the_clip_in_digital_zeros_after_the_word():
     recipe = {**synthetic.RECIPE, "zero_padding_probability": 1.0}
     speaker = synthetic.make_speaker(synthetic.speaker_ids(3, 0)[0], 0)
     espeak = synthetic.ESpeak()
-    padded = [synthetic.render_utterance(espeak, speaker, "no", np.random.default_rng(seed), recipe) for seed in range(6)]
+    padded = [synthetic.render_utterance(espeak, speaker, "no", np.random.default_rng(seed), recipe)
+              for seed in range(6)]
     assert all(np.count_nonzero(clip) > 2000 for clip in padded)  # the word is still there
     assert sum(clip[-1] == 0.0 for clip in padded) >= 5  # nearly always a stretch of zeros to the end
 
@@ -290,7 +292,8 @@ PINNED_CLIPS = {
 
 def _pinned_speakers():
     speaker = synthetic.make_speaker(synthetic.speaker_ids(3, 0)[0], 0)
-    return [{**speaker, "id": f"{i:08x}", "variant": variant} for i, variant in enumerate(["f2", "whisper", "klatt", "mike2"])]
+    return [{**speaker, "id": f"{i:08x}", "variant": variant}
+            for i, variant in enumerate(["f2", "whisper", "klatt", "mike2"])]
 
 
 def test_the_same_seed_gives_the_pinned_clips(tmp_path):

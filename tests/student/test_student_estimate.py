@@ -23,7 +23,8 @@ def _rom(tensors):
 def _ram(layers):
     result = student.estimate_ram(layers)
     assert result is not None, "estimate_ram: not implemented yet (returned None)"
-    assert isinstance(result, tuple) and len(result) == 2, f"estimate_ram must return (best_case, worst_case), got {result!r}"
+    assert isinstance(result, tuple) and len(result) == 2, (
+        f"estimate_ram must return (best_case, worst_case), got {result!r}")
     return tuple(_value(value, "estimate_ram") for value in result)
 
 
@@ -140,4 +141,5 @@ def test_micro_kws_xs_macs_are_the_sum_of_its_layers(micro_kws_xs_int8):
     assert total is not None, f"MACs of micro_kws_xs: not implemented yet ({estimate.missing_mac_formulas(m)})"
     depthwise = next(row["macs"] for row in estimate.layer_table(m) if row["operator"] == "DEPTHWISE_CONV_2D")
     assert total == depthwise + 8000, (
-        "MACs of micro_kws_xs: expected its depthwise layer's MACs plus the 8000 of its dense layer (the notebook's example)")
+        "MACs of micro_kws_xs: expected its depthwise layer's MACs plus the 8000 of its dense layer "
+        "(the notebook's example)")

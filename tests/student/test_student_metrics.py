@@ -17,15 +17,18 @@ MATRIX = np.array([
 
 def _metrics(matrix, idx):
     result = get_student_metrics(np.array(matrix), idx)
-    assert isinstance(result, dict), f"get_student_metrics must return a dict, got {type(result).__name__} (not implemented yet?)"
-    assert set(result) == {"recall", "precision", "f1_score"}, f"keys must be recall, precision, f1_score; got {sorted(result)}"
+    assert isinstance(result, dict), (
+        f"get_student_metrics must return a dict, got {type(result).__name__} (not implemented yet?)")
+    assert set(result) == {"recall", "precision", "f1_score"}, (
+        f"keys must be recall, precision, f1_score; got {sorted(result)}")
     return result
 
 
 def test_a_perfect_class_scores_one_everywhere():
     result = _metrics(np.diag([5, 7, 9, 3]), 1)
     for name in ("recall", "precision", "f1_score"):
-        assert result[name] == pytest.approx(1.0), f"{name} of a class always found and never confused: got {result[name]}"
+        assert result[name] == pytest.approx(1.0), (
+            f"{name} of a class always found and never confused: got {result[name]}")
 
 
 def test_a_class_present_but_never_predicted_scores_zero_recall():
@@ -61,7 +64,8 @@ def test_recall_of_a_class_never_present_is_none():
 
 def test_precision_of_a_class_never_predicted_is_none():
     result = _metrics([[4, 0, 1], [2, 0, 3], [0, 0, 5]], 1)
-    assert result["precision"] is None, f"class 1 is never predicted: precision is undefined (None), got {result['precision']}"
+    assert result["precision"] is None, (
+        f"class 1 is never predicted: precision is undefined (None), got {result['precision']}")
 
 
 def test_f1_of_a_class_predicted_but_never_present_is_zero():
@@ -70,7 +74,8 @@ def test_f1_of_a_class_predicted_but_never_present_is_zero():
 
 def test_f1_of_a_class_neither_present_nor_predicted_is_none():
     result = _metrics([[4, 1, 0], [2, 3, 0], [0, 0, 0]], 2)
-    assert result["f1_score"] is None, f"class 2 is neither present nor predicted: F1 is undefined, got {result['f1_score']}"
+    assert result["f1_score"] is None, (
+        f"class 2 is neither present nor predicted: F1 is undefined, got {result['f1_score']}")
 
 
 def test_metrics_are_plain_floats():

@@ -53,6 +53,7 @@ def test_student_model_meets_the_memory_and_compute_limits(student_model, studen
     macs = estimate.estimate_model_macs(m)
     assert macs is not None, "implement the MAC formulas in student/estimate.py: the MAC limit is checked with them"
     problems = [f"{name} {value} > {limit}" for name, value, limit in
-                (("ROM", rom, limits["max_rom_bytes"]), ("RAM", ram, limits["max_ram_bytes"]), ("MACs", macs, limits["max_macs"]))
+                (("ROM", rom, limits["max_rom_bytes"]), ("RAM", ram, limits["max_ram_bytes"]),
+                 ("MACs", macs, limits["max_macs"]))
                 if value > limit]
     assert not problems, "over the challenge limits: " + ", ".join(problems)

@@ -102,11 +102,14 @@ def check_model(tflite_path, audio_processor, model_settings, settings=None, mac
     report["operators"] = {"value": ", ".join(refused) or "allowed", "limit": "allowed_operators",
                            "passed": not refused,
                            "source": "refused: not allowed in challenge.toml" if refused else "challenge.toml"}
-    problems, source = model_name_problems(m, settings), "student/model.py"
+    import convert
+
+    provenance = convert.read_provenance(m.path) if m.path else None
+    problems, source = model_name_problems(provenance, settings), "student/model.py"
     if keras_model is None:  # the architecture the training run recorded (run.json), if it did
         source = "the architecture its training run recorded"
         try:
-            keras_model = recorded_model(m)
+            keras_model = recorded_model(provenance)
         except Exception as error:  # a damaged or forged record: any failure to rebuild it is a refusal
             problems.append(f"its recorded architecture cannot be read ({type(error).__name__}: {str(error)[:200]})")
     if keras_model is not None:
@@ -121,25 +124,19 @@ def check_model(tflite_path, audio_processor, model_settings, settings=None, mac
     return report
 
 
-def recorded_model(m):
-    """The Keras model of the architecture the file's provenance records (the training run's
+def recorded_model(provenance):
+    """The Keras model of the architecture a model's provenance records (the training run's
     model.to_json()), or None where it records none."""
-    import convert
-
-    provenance = convert.read_provenance(m.path) if m.path else None
     config = (provenance or {}).get("architecture")
     return None if config is None else keras_model_from_config(config)
 
 
-def model_name_problems(m, settings):
+def model_name_problems(provenance, settings):
     """Why the model is not the challenge's by name: the model name its provenance records (the
     training run's FLAGS.model_name, which models.get_model gives the Keras model) is not
     challenge.toml's [model] name."""
-    import convert
-
     name = settings["model"]["name"]
     problems = []
-    provenance = convert.read_provenance(m.path) if m.path else None
     if provenance and provenance.get("model_name") != name:
         problems.append(f"it was trained as {provenance.get('model_name')!r}, not {name!r} (FLAGS.model_name)")
     return problems
@@ -186,6 +183,7 @@ def _convert_for_comparison(keras_model, folder):
     import numpy as np
     import tensorflow as tf
 
+    import convert
     import models
 
     copy = models.with_batch_size(keras_model, 1)
@@ -193,12 +191,10 @@ def _convert_for_comparison(keras_model, folder):
     for layer in copy.layers:
         if getattr(layer, "bias", None) is not None:  # no all-zero bias for the converter to drop
             layer.bias.assign(rng.normal(0, 0.1, layer.bias.shape).astype("float32"))
-    converter = tf.lite.TFLiteConverter.from_keras_model(copy)
-    converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    converter.inference_input_type = converter.inference_output_type = tf.int8
     size = copy.input_shape[-1]
-    converter.representative_dataset = lambda: ([rng.uniform(0, 26, (1, size)).astype(np.float32)] for _ in range(8))
+    converter = convert.quantizing(
+        tf.lite.TFLiteConverter.from_keras_model(copy),
+        lambda: ([rng.uniform(0, 26, (1, size)).astype(np.float32)] for _ in range(8)), int8_io=True)
     path = Path(folder) / "expected.tflite"
     path.write_bytes(converter.convert())
     return path

@@ -54,12 +54,8 @@ def convert(model, audio_processor, checkpoint, quantize, inference_type, tflite
         raise ValueError("pin_input_quantization applies to int8 models only.")
     converter = tf.lite.TFLiteConverter.from_keras_model(with_weights(model, checkpoint, batch_size=1))
     if quantize:
-        converter.optimizations = [tf.lite.Optimize.DEFAULT]
-        converter.representative_dataset = _representative_dataset(audio_processor, pin_input_quantization)
-        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-        if inference_type == "int8":
-            converter.inference_input_type = tf.int8
-            converter.inference_output_type = tf.int8
+        quantizing(converter, _representative_dataset(audio_processor, pin_input_quantization),
+                   int8_io=inference_type == "int8")
     tflite_model = converter.convert()
 
     tflite_path = Path(tflite_path)
@@ -74,6 +70,18 @@ def convert(model, audio_processor, checkpoint, quantize, inference_type, tflite
     write_atomically(tflite_path, tflite_model)
     write_atomically(tflite_path.with_suffix(".json"), json.dumps(description, indent=2) + "\n")
     return tflite_path
+
+
+def quantizing(converter, representative_dataset, int8_io):
+    """The converter set up for post-training full-integer quantization (int8 kernels only), calibrated
+    on representative_dataset; int8_io: int8 input and output tensors too, as the board takes them."""
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = representative_dataset
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    if int8_io:
+        converter.inference_input_type = tf.int8
+        converter.inference_output_type = tf.int8
+    return converter
 
 
 def read_provenance(tflite_path):

@@ -23,6 +23,8 @@ SILENCE_INDEX = 0
 UNKNOWN_WORD_LABEL = "_unknown_"
 UNKNOWN_WORD_INDEX = 1
 BACKGROUND_NOISE_DIR_NAME = "_background_noise_"
+SAMPLE_RATE = 16000  # every clip: 16 kHz mono, 16-bit
+CLIP_DURATION_MS = 1000  # and one second long (shorter ones are padded with silence)
 
 
 def prepare_words_list(wanted_words):
@@ -65,7 +67,7 @@ def to_int16(samples):
     return np.clip(np.round(np.asarray(samples, np.float64) * 32768.0), -32768, 32767).astype(np.int16)
 
 
-def write_wav(path, samples, sample_rate=16000):
+def write_wav(path, samples, sample_rate=SAMPLE_RATE):
     """Writes a 16-bit mono wav: int16 samples as they are, float samples in [-1, 1] via to_int16."""
     samples = np.asarray(samples)
     pcm = (samples if samples.dtype == np.int16 else to_int16(samples)).astype("<i2")

@@ -18,10 +18,13 @@ else:  # Python 3.10
     import tomli as tomllib
 
 import estimate
+import lab
 import models
+import provenance
 from tflite_file import load_model
 
-CHALLENGE_FILE = Path(__file__).resolve().parent / "challenge.toml"
+CHALLENGE_FILE = lab.CHALLENGE_FILE
+AUDIO_SETTINGS_POLICIES = ("lab", "recorded")  # challenge.toml's [model] audio_settings
 
 
 DATASET_KINDS = ("synthetic", "speech_commands")  # the provenance's kinds, each with its accuracy threshold
@@ -46,6 +49,8 @@ def load_challenge(path=CHALLENGE_FILE):
             raise ValueError(f"{path} needs a [{section}] table with {', '.join(keys) or 'entries'}.")
     counted = estimate.WEIGHT_OPERATORS + estimate.ELEMENTWISE_OPERATORS + estimate.NO_MAC_OPERATORS
     unknown = [name for name in settings["limits"]["allowed_operators"] if name not in counted]
+    if settings["model"].get("audio_settings", "lab") not in AUDIO_SETTINGS_POLICIES:
+        raise ValueError(f"{path}: [model] audio_settings must be one of {', '.join(AUDIO_SETTINGS_POLICIES)}.")
     if unknown:
         raise ValueError(f"{path}: allowed_operators names {', '.join(map(str, unknown))}, which the kit has no MAC "
                          f"rule for; allow only operators estimate.py counts ({', '.join(counted)}).")
@@ -55,8 +60,7 @@ def load_challenge(path=CHALLENGE_FILE):
 def expected_files(wanted_words, settings=None):
     """The model files a submission must hold for these keywords."""
     settings = settings or load_challenge()
-    words = "".join(w.strip() for w in wanted_words.split(","))
-    return [pattern.format(words=words) for pattern in settings["model"]["files"]]
+    return [pattern.format(words=lab.keyword_stem(wanted_words)) for pattern in settings["model"]["files"]]
 
 
 def check_model(tflite_path, audio_processor, model_settings, settings=None, mac_formulas=None, keras_model=None):
@@ -102,14 +106,12 @@ def check_model(tflite_path, audio_processor, model_settings, settings=None, mac
     report["operators"] = {"value": ", ".join(refused) or "allowed", "limit": "allowed_operators",
                            "passed": not refused,
                            "source": "refused: not allowed in challenge.toml" if refused else "challenge.toml"}
-    import convert
-
-    provenance = convert.read_provenance(m.path) if m.path else None
-    problems, source = model_name_problems(provenance, settings), "student/model.py"
+    recorded = provenance.read(m.path) if m.path else None
+    problems, source = model_name_problems(recorded, settings), "student/model.py"
     if keras_model is None:  # the architecture the training run recorded (run.json), if it did
         source = "the architecture its training run recorded"
         try:
-            keras_model = recorded_model(provenance)
+            keras_model = recorded_model(recorded)
         except Exception as error:  # a damaged or forged record: any failure to rebuild it is a refusal
             problems.append(f"its recorded architecture cannot be read ({type(error).__name__}: {str(error)[:200]})")
     if keras_model is not None:
@@ -200,37 +202,51 @@ def _convert_for_comparison(keras_model, folder):
     return path
 
 
-def lab_audio_processor(data_dir, wanted_words, **options):
-    """The lab's AudioProcessor of these keywords on data_dir: the lab's model settings, micro
-    features, silence and unknown each an equal share, the lab's 10 % / 10 % speaker split.
-    `options` go to data.AudioProcessor (e.g. stored_variants)."""
-    import data
-
-    wanted = wanted_words.split(",") if isinstance(wanted_words, str) else list(wanted_words)
-    share = 100.0 / (len(wanted) + 2)
-    return data.AudioProcessor(None, data_dir, share, share, wanted, 10, 10, models.lab_model_settings(wanted),
-                               micro=True, **options)
-
-
 def measure_challenge(tflite_path, wanted_words, data_dir, mac_formulas=None, settings=None, keras_model=None,
                       cache=True):
     """The challenge report of an int8 model of these keywords, on the test split of data_dir.
 
     The one measurement behind the notebook's check, submit.py and the grader, on the lab's
-    AudioProcessor (lab_audio_processor). keras_model: the model student/model.py builds, to check
+    AudioProcessor (lab.audio_processor) with the model's own audio settings where challenge.toml
+    lets a model keep them (measurement_settings). keras_model: the model student/model.py builds, to check
     that the file is that model (see check_model). cache=False reads the test clips afresh instead of
     the features cached beside the dataset (the grader's choice: it trusts no file it did not make).
     """
-    processor = lab_audio_processor(data_dir, wanted_words, cache=cache)
-    return check_model(tflite_path, processor, processor.model_settings, settings, mac_formulas, keras_model)
+    settings = settings or load_challenge()
+    model_settings = measurement_settings(tflite_path, wanted_words, settings)
+    processor = lab.audio_processor(data_dir, wanted_words, model_settings, cache=cache)
+    return check_model(tflite_path, processor, model_settings, settings, mac_formulas, keras_model)
+
+
+def measurement_settings(tflite_path, wanted_words, settings=None):
+    """The model settings to measure a model with: the ones its run recorded where challenge.toml's
+    [model] audio_settings is "recorded", otherwise the lab's (a model trained with others is
+    refused, naming them in the notebook's FLAGS); a model trained on another speaker split is
+    always refused, since its training may have seen the test speakers."""
+    settings = settings or load_challenge()
+    recorded = provenance.read(tflite_path) or {}
+    problems = provenance.split_problems(recorded)
+    if problems:
+        raise ValueError(f"{tflite_path} was trained on another speaker split than the lab's: {'; '.join(problems)}. "
+                         "Its test speakers may have been trained on: set those FLAGS back in section 2, then train "
+                         "and convert again.")
+    lab_settings = lab.model_settings(wanted_words)
+    recorded_settings = recorded.get("model_settings") or lab_settings
+    problems = provenance.setting_problems(recorded_settings, wanted_words)
+    if not problems:
+        return lab_settings
+    if settings["model"].get("audio_settings", "lab") == "recorded":
+        return {**lab_settings, **recorded_settings}
+    raise ValueError(f"{tflite_path} was trained with other audio settings than the lab's: {'; '.join(problems)}. "
+                     "The challenge measures every model on the lab's features: set those FLAGS back in "
+                     "section 2, then train and convert again.")
 
 
 def student_keras_model(wanted_words, settings=None):
     """The model student/model.py builds for these keywords, named as the challenge names it."""
     settings = settings or load_challenge()
-    wanted = wanted_words.split(",") if isinstance(wanted_words, str) else list(wanted_words)
     name = settings["model"]["name"]
-    return models.get_model(models.lab_model_settings(wanted), name, model_name=name)
+    return models.get_model(lab.model_settings(wanted_words), name, model_name=name)
 
 
 def read_architecture(path):
@@ -267,32 +283,6 @@ def keras_model_from_config(config):
     return model
 
 
-# The notebook's FLAGS behind each model setting, and how to show the setting in its own unit.
-SETTING_FLAGS = {
-    "sample_rate": ("FLAGS.sample_rate", lambda value, rate: f"{value}"),
-    "desired_samples": ("FLAGS.clip_duration_ms", lambda value, rate: f"{value * 1000 / rate:g}"),
-    "window_size_samples": ("FLAGS.window_size_ms", lambda value, rate: f"{value * 1000 / rate:g}"),
-    "window_stride_samples": ("FLAGS.window_stride_ms", lambda value, rate: f"{value * 1000 / rate:g}"),
-    "dct_coefficient_count": ("FLAGS.dct_coefficient_count", lambda value, rate: f"{value}"),
-}
-
-
-def settings_problems(recorded, wanted_words):
-    """How the audio settings a model was trained with (its run's model_settings) differ from the
-    lab's, one line per setting in the notebook's FLAGS names; [] when they are the lab's.
-
-    The challenge measures every model on the lab's features: a model trained on others (say a
-    40 ms window, which still gives 49 x 40 features) would be graded on features it never saw.
-    """
-    lab = models.lab_model_settings(wanted_words)
-    problems = []
-    for key, (flag, shown) in SETTING_FLAGS.items():
-        if key in recorded and recorded[key] != lab[key]:
-            problems.append(f"{flag} = {shown(recorded[key], recorded.get('sample_rate') or lab['sample_rate'])} "
-                            f"(the lab's is {shown(lab[key], lab['sample_rate'])})")
-    return problems
-
-
 def dataset_for_model(tflite_path, wanted_words, data_dir=None):
     """The dataset to measure a model on: one of the kind its provenance names, on this machine.
 
@@ -302,26 +292,20 @@ def dataset_for_model(tflite_path, wanted_words, data_dir=None):
     kind, or no such dataset here is refused with what to do, never measured on another dataset.
     A model without provenance (converted by an older kit) is measured on data_dir, if given.
     """
-    import convert
     import data
     import synthetic
 
-    wanted = wanted_words.split(",") if isinstance(wanted_words, str) else list(wanted_words)
-    provenance = convert.read_provenance(tflite_path)
-    if provenance is None:
+    wanted = lab.keywords(wanted_words)
+    recorded = provenance.read(tflite_path)
+    if recorded is None:
         if data_dir is None:
             raise ValueError(f"{tflite_path} has no provenance (no {Path(tflite_path).with_suffix('.json').name} "
                              "beside it): convert it again in the notebook, or name the dataset with --data-dir.")
         return Path(data_dir)
-    if provenance["wanted_words"] != wanted:
-        raise ValueError(f"{tflite_path} was trained on the keywords {','.join(provenance['wanted_words'])}, not "
+    if recorded["wanted_words"] != wanted:
+        raise ValueError(f"{tflite_path} was trained on the keywords {','.join(recorded['wanted_words'])}, not "
                          f"{','.join(wanted)}: train and convert the model of your keywords (words.txt).")
-    problems = settings_problems(provenance.get("model_settings") or {}, wanted)
-    if problems:
-        raise ValueError(f"{tflite_path} was trained with other audio settings than the lab's: {'; '.join(problems)}. "
-                         "The challenge measures every model on the lab's features: set those FLAGS back in "
-                         "section 2, then train and convert again.")
-    trained_on = provenance["dataset"]
+    trained_on = recorded["dataset"]
     kind = trained_on["kind"]
 
     def same_kind(candidate):

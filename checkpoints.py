@@ -77,13 +77,12 @@ def read_run_record(checkpoint):
     return json.loads(path.read_text()) if path.is_file() else None
 
 
-def checkpoint_dir(flags):
-    """Where the best checkpoints of the current run go: <run>/best (flags.run_dir, set by train.train)."""
-    run_dir = getattr(flags, "run_dir", None)
+def checkpoint_dir(run_dir):
+    """Where the best checkpoints of a run go: <run>/best (run_dir: the folder train.train returned)."""
     if not run_dir:
         raise ValueError(
-            "No training run yet: run the training cell first (train.train sets FLAGS.run_dir), or set "
-            "FLAGS.run_dir to the folder of an earlier run under FLAGS.train_dir."
+            "No training run yet: run the training cell first (it sets run_dir), or set run_dir to the "
+            "folder of an earlier run under FLAGS.train_dir."
         )
     return Path(run_dir) / "best"
 

@@ -18,9 +18,9 @@ SMALL_SPEAKERS = 40
 @pytest.fixture(scope="session")
 def model_settings():
     """The lab's settings for yes/no: 4 labels, 49 x 40 features."""
-    import models
+    import lab
 
-    return models.lab_model_settings(["yes", "no"])
+    return lab.model_settings("yes,no")
 
 
 @pytest.fixture(scope="session")
@@ -34,37 +34,20 @@ def small_dataset(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def audio_processor(small_dataset, model_settings):
+def audio_processor(small_dataset):
     """The lab's AudioProcessor for yes/no on the small synthetic set."""
-    import data
+    import lab
 
-    return data.AudioProcessor(
-        data_url=None,
-        data_dir=small_dataset,
-        silence_percentage=25.0,
-        unknown_percentage=25.0,
-        wanted_words=["yes", "no"],
-        validation_percentage=10,
-        testing_percentage=10,
-        model_settings=model_settings,
-        micro=True,
-    )
+    return lab.audio_processor(small_dataset, "yes,no")
 
 
 def lab_flags(tmp_path, **overrides):
-    """The notebook's FLAGS with a short schedule, writing into tmp_path."""
-    import argparse
+    """The notebook's FLAGS (lab.flags) with a short schedule, writing into tmp_path."""
+    import lab
 
-    flags = argparse.Namespace(
-        model_name="micro_kws_xs", wanted_words="yes,no", background_volume=0.1,
-        background_frequency=0.8, time_shift_ms=100.0, sample_rate=16000,
-        how_many_training_steps="200,100", learning_rate="0.001,0.0001", eval_step_interval=100,
-        batch_size=100, train_dir=str(tmp_path / "training"), models_dir=str(tmp_path / "models"),
-        verbose=0,
-    )
-    for key, value in overrides.items():
-        setattr(flags, key, value)
-    return flags
+    return lab.flags(**{"how_many_training_steps": "200,100", "eval_step_interval": 100,
+                        "train_dir": str(tmp_path / "training"), "models_dir": str(tmp_path / "models"),
+                        "verbose": 0, **overrides})
 
 
 @pytest.fixture(scope="session")
@@ -79,8 +62,8 @@ def trained_xs(tmp_path_factory, audio_processor, model_settings):
     keras.utils.set_random_seed(0)  # the same starting weights and data order in every run
     flags = lab_flags(tmp_path_factory.mktemp("trained"))
     model = models.get_model(model_settings, "micro_kws_xs", model_name=flags.model_name)
-    _, test_accuracy = train.train(model, audio_processor, flags)
-    return model, flags, checkpoints.latest_checkpoint(checkpoints.checkpoint_dir(flags)), test_accuracy
+    _, test_accuracy, run_dir = train.train(model, audio_processor, flags)
+    return model, flags, checkpoints.latest_checkpoint(checkpoints.checkpoint_dir(run_dir)), test_accuracy
 
 
 @pytest.fixture(scope="session")

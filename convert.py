@@ -18,6 +18,7 @@ import numpy as np
 import tensorflow as tf
 
 import data
+import lab
 from checkpoints import read_run_record, run_of_checkpoint, with_weights
 from files import write_atomically
 
@@ -43,7 +44,7 @@ def convert(model, audio_processor, checkpoint, quantize, inference_type, tflite
 
     Returns:
         The path written. A `<model>.json` beside it records the model's provenance (the run.json
-        of the checkpoint's run: model, keywords, dataset, settings, schedule) and, for int8
+        of the checkpoint's run, see provenance.py; provenance.read reads it back) and, for int8
         models, the input and output scale and zero point.
     """
     if inference_type not in ("fp32", "int8"):
@@ -82,18 +83,6 @@ def quantizing(converter, representative_dataset, int8_io):
         converter.inference_input_type = tf.int8
         converter.inference_output_type = tf.int8
     return converter
-
-
-def read_provenance(tflite_path):
-    """The provenance of a converted model (the run.json of its training run, see checkpoints.py),
-    from the <model>.json beside it; None when the model has none (converted without a checkpoint)."""
-    path = Path(tflite_path).with_suffix(".json")
-    if not path.is_file():
-        return None
-    try:
-        return json.loads(path.read_text()).get("provenance")
-    except (ValueError, AttributeError) as error:
-        raise ValueError(f"{path} is not the JSON the kit writes beside a model ({error}).") from error
 
 
 def _representative_dataset(audio_processor, pin_input_quantization):
@@ -182,7 +171,7 @@ def model_paths(models_dir, model_name, wanted_words):
 
     {"float": <name>_<words>.tflite, "int8": <name>_<words>_quantized.tflite, "c_array": <name>_<words>_c/}
     """
-    base = Path(models_dir) / f"{model_name}_{''.join(w.strip() for w in wanted_words.split(','))}"
+    base = Path(models_dir) / f"{model_name}_{lab.keyword_stem(wanted_words)}"
     return {"float": base.with_name(base.name + ".tflite"),
             "int8": base.with_name(base.name + "_quantized.tflite"),
             "c_array": base.with_name(base.name + "_c")}

@@ -747,7 +747,11 @@ class AudioProcessor:
         self.cache = cache
         self.model_settings = model_settings
         self.micro = micro
+        self.wanted_words = list(wanted_words)
         self.words_list = prepare_words_list(wanted_words)
+        # What the examples are drawn from, as a run records it (see provenance.py).
+        self.silence_percentage, self.unknown_percentage = silence_percentage, unknown_percentage
+        self.validation_percentage, self.testing_percentage = validation_percentage, testing_percentage
         if data_url:
             maybe_download_and_extract(data_url, data_dir)
         elif not has_dataset(data_dir):
@@ -798,7 +802,7 @@ class AudioProcessor:
         split; unknown examples are drawn from all other words.
         """
         rng = random.Random(RANDOM_SEED)
-        wanted_words_index = {word: index + 2 for index, word in enumerate(wanted_words)}
+        wanted_words_index = {word: self.words_list.index(word) for word in wanted_words}
         self.data_index = {mode: [] for mode in self.Modes}
         unknown_index = {mode: [] for mode in self.Modes}
         all_words = {}  # word -> number of clips

@@ -9,23 +9,6 @@ import functools
 
 import keras
 
-# The lab's audio and feature settings: one-second 16 kHz clips, 30 ms windows every 20 ms,
-# 40 channels -> 49 x 40 features. The notebook's FLAGS start from the same values.
-LAB_AUDIO_SETTINGS = {
-    "sample_rate": 16000,
-    "clip_duration_ms": 1000,
-    "window_size_ms": 30.0,
-    "window_stride_ms": 20.0,
-    "dct_coefficient_count": 40,
-}
-
-
-def lab_model_settings(wanted_words):
-    """The model settings of the lab's audio settings for these keywords (a list or "yes,no")."""
-    if isinstance(wanted_words, str):
-        wanted_words = wanted_words.split(",")
-    return prepare_model_settings(len(wanted_words) + 2, **LAB_AUDIO_SETTINGS)
-
 
 def prepare_model_settings(
     label_count,

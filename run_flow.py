@@ -148,9 +148,6 @@ def main(argv=None):
     overrides = {
         "model_name": args.model,
         "wanted_words": args.wanted_words,
-        "num_classes": len(args.wanted_words.split(",")) + 2,
-        "silence_percentage": 100.0 / (len(args.wanted_words.split(",")) + 2),
-        "unknown_percentage": 100.0 / (len(args.wanted_words.split(",")) + 2),
         "how_many_training_steps": args.steps,
         "eval_step_interval": args.eval_step_interval,
         "train_dir": str(out / "training"),

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+import lab
 from speech_commands import BACKGROUND_NOISE_DIR_NAME, SILENCE_INDEX, prepare_words_list, to_int16, which_set, write_wav
 
 # RecognizeCommands' defaults in TFLite-Micro's micro_speech example.
@@ -91,8 +92,8 @@ def _window_starts(times_ms, window_ms):
 def keyword_detections(times_ms, scores, wanted_words, **settings):
     """recognize_commands over a model's stream of scores, keeping the wanted words only: silence
     and unknown "commands" are the rule's way of saying that no keyword was heard."""
-    labels = prepare_words_list(wanted_words)
-    return [c for c in recognize_commands(times_ms, scores, labels, **settings) if c["word"] in labels[2:]]
+    commands = recognize_commands(times_ms, scores, prepare_words_list(wanted_words), **settings)
+    return [c for c in commands if c["word"] in lab.keywords(wanted_words)]
 
 
 # --- Streams with known truth -----------------------------------------------------------------------
@@ -107,7 +108,7 @@ def make_stream(
     background_volume=0.1,
     split="testing",
     noise_dir=None,
-    sample_rate=16000,
+    sample_rate=lab.SAMPLE_RATE,
     seed=0,
 ):
     """A long recording of one-second word clips over background noise, with its ground truth.
@@ -156,7 +157,8 @@ def _clips_by_kind(data_dir, wanted, split):
     keywords, others = {word: [] for word in wanted}, []
     for path in sorted(glob.glob(os.path.join(glob.escape(str(data_dir)), "*", "*.wav"))):
         word = os.path.basename(os.path.dirname(path)).lower()
-        if word.startswith("_") or (split and which_set(path, 10, 10) != split):
+        in_split = which_set(path, lab.VALIDATION_PERCENTAGE, lab.TESTING_PERCENTAGE) == split
+        if word.startswith("_") or (split and not in_split):
             continue
         (keywords[word] if word in keywords else others).append(path)
     return keywords, others
@@ -174,7 +176,7 @@ def _looped_noise(noise_dir, length, sample_rate, rng):
     return np.resize(np.roll(noise, -start), length)
 
 
-def write_stream(wav_path, samples, truth, sample_rate=16000):
+def write_stream(wav_path, samples, truth, sample_rate=lab.SAMPLE_RATE):
     """Writes the stream as a 16-bit mono wav and its truth beside it as <name>.csv (word,time_ms)."""
     wav_path = Path(wav_path)
     write_wav(wav_path, samples, sample_rate)

@@ -29,55 +29,12 @@ import sys
 import zipfile
 from pathlib import Path
 
+import lab
+from lab import ANSWERS_FILE, STUDENT_FILES, read_names, read_words
+
 ROOT = Path(__file__).resolve().parent
-STUDENT_FILES = ["student/metrics.py", "student/callbacks.py", "student/estimate.py", "student/model.py"]
-ANSWERS_FILE = "student/answers.md"  # the answers to the lab's questions, read by the grader
 MODULE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\.py$")  # what the grader takes from student/
 MAX_ZIP_BYTES = 20 * 1024 * 1024
-
-
-def read_lines(path):
-    """Non-empty lines of a text file without # comments."""
-    lines = [line.split("#", 1)[0].strip() for line in Path(path).read_text(encoding="utf-8").splitlines()]
-    return [line for line in lines if line]
-
-
-def read_names(root=ROOT):
-    """The group's names from names.txt (one per line)."""
-    path = root / "names.txt"
-    if not path.is_file():
-        raise ValueError("names.txt is missing: create it with your names, one per line.")
-    names = read_lines(path)
-    if not names:
-        raise ValueError("names.txt has no names: write your names into it, one per line.")
-    return names
-
-
-def read_words(root=ROOT, groups=None):
-    """The group's keywords from words.txt ("up,down"), checked against challenge.toml's groups."""
-    path = root / "words.txt"
-    if not path.is_file():
-        raise ValueError("words.txt is missing: create it with your group's keywords, e.g. 'up,down'.")
-    lines = read_lines(path)
-    if len(lines) != 1 or not re.fullmatch(r"[a-z]+(,[a-z]+)*", lines[0].replace(" ", "")):
-        raise ValueError("words.txt must hold one line of comma-separated keywords, e.g. 'up,down'.")
-    words = lines[0].replace(" ", "")
-    if groups and words not in groups.values():
-        raise ValueError(f"words.txt says '{words}', which is no group's keyword set in challenge.toml "
-                         f"({', '.join(sorted(groups.values()))}).")
-    return words
-
-
-def notebook_keywords(root=ROOT, default="yes,no"):
-    """FLAGS.wanted_words for the notebook: words.txt's keywords, or `default` while it holds none.
-
-    words.txt is the one place for the group's keywords: the notebook trains on them and submit.py
-    packs and checks the models of them, so the two cannot disagree.
-    """
-    path = Path(root) / "words.txt"
-    if not path.is_file() or not read_lines(path):
-        return default
-    return read_words(root)
 
 
 def unanswered_questions(root=ROOT):
@@ -130,7 +87,7 @@ def unimplemented_student_files(modules=None):
     try:
         import models
 
-        settings = models.lab_model_settings(["yes", "no"])
+        settings = lab.model_settings(["yes", "no"])
         def signature(model):
             return [(type(layer).__name__, tuple(layer.output.shape)) for layer in model.layers]
         if signature(student_model.create_student_model(settings)) == signature(
@@ -256,9 +213,14 @@ def main(argv=None):
             dataset = challenge.dataset_for_model(ROOT / int8_files[0], words, args.data_dir)
         except ValueError as error:
             problems.append(f"Challenge: {error}")
+    report = None
     if dataset:
+        try:
+            report = challenge.measure_challenge(ROOT / int8_files[0], words, dataset)
+        except ValueError as error:  # e.g. trained with other audio settings than the lab's
+            problems.append(f"Challenge: {error}")
+    if report:
         print(f"Challenge, measured on {dataset}:")
-        report = challenge.measure_challenge(ROOT / int8_files[0], words, dataset)
         challenge.print_report(report)
         checks["challenge"] = {"dataset": str(dataset), **report}
         problems += [f"Challenge: {name} = {row['value']} does not meet the limit {row['limit']}."

@@ -29,6 +29,8 @@ from pathlib import Path
 import numpy as np
 import scipy.signal
 
+import lab
+import speech_commands
 from files import publish, remove_leftovers, work_in_progress
 from speech_commands import which_set, write_wav
 
@@ -109,8 +111,8 @@ RECIPE = {
     "zero_padding_probability": 0.0,
 }
 
-SAMPLE_RATE = 16000
-CLIP_SAMPLES = SAMPLE_RATE  # one second
+SAMPLE_RATE = speech_commands.SAMPLE_RATE
+CLIP_SAMPLES = SAMPLE_RATE * speech_commands.CLIP_DURATION_MS // 1000
 DEFAULT_SPEAKERS = 400
 SPEAKERS_PER_TASK = 25  # speakers one worker process speaks before it is replaced
 CORE_REPETITIONS = 2  # utterances of each core word per speaker
@@ -119,8 +121,6 @@ MARKER_NAME = ".microkws-synthetic.json"
 TILT_SPLIT_HZ = 2000.0  # where spectral_tilt splits low from high
 MAX_TILT_CHANGE_DB = 30.0
 SHELF_OCTAVES = 1 / 6  # the highs' gain rises over this band just below TILT_SPLIT_HZ
-VALIDATION_PERCENTAGE = 10
-TESTING_PERCENTAGE = 10
 
 # eSpeak NG's English voices and the voice variants (timbres) its data ships.
 ENGLISH_VOICES = ["en", "en-us", "en-gb-x-rp", "en-gb-scotland", "en-029", "en-gb-x-gbclan",
@@ -227,7 +227,7 @@ class ESpeak:
 
 
 def _split_of(speaker_id):
-    return which_set(f"{speaker_id}_nohash_0.wav", VALIDATION_PERCENTAGE, TESTING_PERCENTAGE)
+    return which_set(f"{speaker_id}_nohash_0.wav", lab.VALIDATION_PERCENTAGE, lab.TESTING_PERCENTAGE)
 
 
 def speaker_ids(count, seed):

@@ -245,7 +245,7 @@ def print_recordings_report(result, class_names=None):
 def main(argv=None):
     import argparse
 
-    import models
+    import lab
 
     parser = argparse.ArgumentParser(
         description="Check a .tflite keyword model on real recordings (--recordings) or on one long "
@@ -261,7 +261,7 @@ def main(argv=None):
                              "litert_reference where TFLite-Micro is not installed)")
     args = parser.parse_args(argv)
     wanted_words = args.wanted_words.split(",")
-    model_settings = models.lab_model_settings(wanted_words)
+    model_settings = lab.model_settings(wanted_words)
     try:
         if args.recordings:
             result = evaluate_recordings(args.model, args.recordings, wanted_words, model_settings,

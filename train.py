@@ -53,35 +53,21 @@ def architecture(model):
 
 
 def start_run(model, audio_processor, flags):
-    """Starts a run and returns its folder (also set as flags.run_dir).
+    """Starts a run and returns its folder.
 
-    A new run gets a new folder with its run.json (what is trained on what, the model's
-    architecture included); with flags.resume_run set, the earlier run of that name is continued.
+    A new run gets a new folder with its run.json (what is trained on what, see provenance.py);
+    with flags.resume_run set, the earlier run of that name is continued.
     """
-    import datetime
-
-    import synthetic
+    import provenance
 
     parse_schedule(flags)  # a schedule that cannot run leaves no run behind
     check_model_name(model, flags)
-    words = audio_processor.words_list[2:]
+    words = audio_processor.wanted_words
     if getattr(flags, "resume_run", None):
-        run_dir = checkpoints.resume_run_dir(flags.train_dir, flags.model_name, words, flags.resume_run)
-    else:
-        run_dir = checkpoints.new_run_dir(flags.train_dir, flags.model_name, words)
-        checkpoints.write_run_record(run_dir, {
-            "run": run_dir.name,
-            "model_name": flags.model_name,
-            "wanted_words": words,
-            "dataset": synthetic.describe_dataset(audio_processor.data_dir),
-            "model_settings": audio_processor.model_settings,
-            "micro": audio_processor.micro,
-            "schedule": {"how_many_training_steps": str(flags.how_many_training_steps),
-                         "learning_rate": str(flags.learning_rate), "batch_size": flags.batch_size},
-            "architecture": architecture(model),
-            "started": datetime.datetime.now().isoformat(timespec="seconds"),
-        })
-    flags.run_dir = str(run_dir)
+        return checkpoints.resume_run_dir(flags.train_dir, flags.model_name, words, flags.resume_run)
+    run_dir = checkpoints.new_run_dir(flags.train_dir, flags.model_name, words)
+    record = provenance.run_record(model, audio_processor, flags, architecture(model))
+    checkpoints.write_run_record(run_dir, {"run": run_dir.name, **record})
     return run_dir
 
 
@@ -105,10 +91,12 @@ def fresh_weights(model):
 
 
 def train(model, audio_processor, flags, extra_callbacks=(), run_dir=None):
-    """Trains `model` and returns (history, test_accuracy).
+    """Trains `model` and returns (history, test_accuracy, run folder).
 
-    run_dir: the folder start_run returned; None starts the run here. A new run starts from fresh
-    weights and sets flags.run_dir to its folder; its run.json records what was trained on what.
+    Every audio setting comes from audio_processor (the features it serves); flags give the
+    schedule, the augmentation and where runs go. run_dir: the folder start_run returned; None
+    starts the run here. A new run starts from fresh weights; its run.json records what was
+    trained on what.
     With flags.resume_run set to an earlier run's name, that run continues where it stopped
     instead: Keras's BackupAndRestore keeps the weights, optimizer state and epoch in
     <run>/backup, and the run's best checkpoint stays the one to beat.
@@ -118,7 +106,6 @@ def train(model, audio_processor, flags, extra_callbacks=(), run_dir=None):
     steps, rates = parse_schedule(flags)
     check_model_name(model, flags)
     run_dir = Path(run_dir) if run_dir else start_run(model, audio_processor, flags)
-    flags.run_dir = str(run_dir)
     if not getattr(flags, "resume_run", None):
         fresh_weights(model)
     schedule = keras.optimizers.schedules.PiecewiseConstantDecay(boundaries=_boundaries(steps), values=rates)
@@ -136,12 +123,12 @@ def train(model, audio_processor, flags, extra_callbacks=(), run_dir=None):
         modes.TRAINING,
         flags.background_frequency,
         flags.background_volume,
-        int((flags.time_shift_ms * flags.sample_rate) / 1000),
+        int((flags.time_shift_ms * audio_processor.model_settings["sample_rate"]) / 1000),
     )
     train_data = train_data.repeat().batch(flags.batch_size).prefetch(tf.data.AUTOTUNE)
     val_data = audio_processor.get_data(modes.VALIDATION).batch(flags.batch_size).prefetch(tf.data.AUTOTUNE)
 
-    best_dir = checkpoints.checkpoint_dir(flags)
+    best_dir = checkpoints.checkpoint_dir(run_dir)
     best_dir.mkdir(parents=True, exist_ok=True)
     best_so_far = checkpoints.best_accuracy(best_dir)
     callbacks = [
@@ -168,7 +155,7 @@ def train(model, audio_processor, flags, extra_callbacks=(), run_dir=None):
 
     test_data = audio_processor.get_data(modes.TESTING).batch(flags.batch_size)
     _, test_accuracy = model.evaluate(test_data, verbose=0)
-    return history, test_accuracy
+    return history, test_accuracy, run_dir
 
 
 def _boundaries(steps):

@@ -585,7 +585,7 @@ def grade_one(submission, out_dir, datasets, timeout, batch_dir=None, hide=(), s
     tests, rubric = [], {}
     try:
         import challenge
-        from submit import read_words
+        from lab import read_words
 
         settings = challenge.load_challenge()
         rubric = settings["rubric"]
@@ -656,8 +656,8 @@ def error_row(submission, out_dir, error):
 
 
 def _text_lines(path):
-    """The lines of a student's text file (submit.read_lines), or none if it is missing or not text."""
-    from submit import read_lines
+    """The lines of a student's text file (lab.read_lines), or none if it is missing or not text."""
+    from lab import read_lines
 
     try:
         return read_lines(path) if Path(path).is_file() else []

@@ -4,7 +4,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from submit import ANSWERS_FILE, STUDENT_FILES  # noqa: F401  (the files students fill in)
+from lab import ANSWERS_FILE, STUDENT_FILES  # noqa: F401  (the files students fill in)
 
 ROOT = Path(__file__).resolve().parent.parent
 # Never part of a copy: environments, data, outputs and caches.

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+import lab
 from instructor import grade, kit
 
 
@@ -387,13 +388,12 @@ def test_keywords_of_another_group_than_the_students_are_flagged(tmp_path):
 
 def test_untouched_keywords_are_no_groups_and_are_flagged(tmp_path):
     import challenge
-    import submit
 
     shutil.copy2(kit.ROOT / "words.txt", tmp_path / "words.txt")
-    assert submit.notebook_keywords(tmp_path) == "yes,no"  # the notebook still runs offline on its example
+    assert lab.notebook_keywords(tmp_path) == "yes,no"  # the notebook still runs offline on its example
     (tmp_path / "words.txt").write_text("yes,no\n")
     with pytest.raises(ValueError, match="no group's keyword set"):
-        submit.read_words(tmp_path, challenge.load_challenge()["groups"])
+        lab.read_words(tmp_path, challenge.load_challenge()["groups"])
 
 
 def test_a_moodle_students_group_mismatch_is_flagged_in_the_row(tmp_path, monkeypatch):

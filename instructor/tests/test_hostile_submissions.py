@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+import lab
 from instructor import grade, kit
 
 STUDENT_CODE = {"student/metrics.py": "x = 1\n", "names.txt": "Ada Lovelace\n", "words.txt": "up,down\n"}
@@ -281,7 +282,7 @@ def test_text_files_the_grader_reads_itself_are_capped(tmp_path, graded_code, mo
     import submit
 
     read = []
-    real_read_lines = submit.read_lines
+    real_read_lines = lab.read_lines
     monkeypatch.setattr(submit, "read_lines", lambda path: read.append(Path(path).name) or real_read_lines(path))
     row = _row(tmp_path, {**STUDENT_CODE, "names.txt": "\n" * (grade.TEXT_CAP_BYTES + 1)})
     assert row["status"] == "refused-submission" and "names.txt" in row["error"], row
@@ -340,7 +341,7 @@ def test_a_real_model_is_still_measured_in_the_narrowed_jail(tmp_path, small_dat
     (own / "scratch").mkdir(parents=True)
     kit_dir = own / "kit"
     (kit_dir / "models").mkdir(parents=True)
-    model = models.get_model(models.lab_model_settings(["up", "down"]), "micro_kws_xs")
+    model = models.get_model(lab.model_settings(["up", "down"]), "micro_kws_xs")
     student_conftest.convert_int8(model, kit_dir / "models" / "kws_model_student_updown_quantized.tflite")
     report, kind = grade.measure(own, kit_dir, "up,down", [(small_dataset, synthetic.describe_dataset(small_dataset))],
                                  600)

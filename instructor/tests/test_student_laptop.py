@@ -83,8 +83,8 @@ def converted_student(tmp_path_factory, audio_processor, model_settings):
                       how_many_training_steps="100,50", eval_step_interval=50)
     model = create_student_model(model_settings)
     model.name = "kws_model_student"
-    train.train(model, audio_processor, flags)
-    checkpoint = checkpoints.latest_checkpoint(checkpoints.checkpoint_dir(flags))
+    _, _, run_dir = train.train(model, audio_processor, flags)
+    checkpoint = checkpoints.latest_checkpoint(checkpoints.checkpoint_dir(run_dir))
     out = tmp_path_factory.mktemp("converted_student")
     return (convert.convert(model, audio_processor, checkpoint, False, "fp32", out / "student.tflite"),
             convert.convert(model, audio_processor, checkpoint, True, "int8", out / "student_quantized.tflite"))

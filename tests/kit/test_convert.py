@@ -12,7 +12,9 @@ from ai_edge_litert.interpreter import Interpreter
 import checkpoints
 import convert
 import data
+import lab
 import models
+import provenance
 import test_tflite
 
 pytestmark = pytest.mark.slow
@@ -56,12 +58,11 @@ def test_input_quantization_is_recorded_beside_the_model(converted_xs):
 
 def test_both_models_carry_the_provenance_of_their_training_run(converted_xs, trained_xs):
     import checkpoints
-    import convert
 
     _, _, checkpoint, _ = trained_xs
     for path in converted_xs:
-        assert convert.read_provenance(path) == checkpoints.read_run_record(checkpoint)
-        assert convert.read_provenance(path)["wanted_words"] == ["yes", "no"]
+        assert provenance.read(path) == checkpoints.read_run_record(checkpoint)
+        assert provenance.read(path)["wanted_words"] == ["yes", "no"]
 
 
 def test_int8_accuracy_is_close_to_float(converted_xs, model_settings, audio_processor):
@@ -206,7 +207,7 @@ def test_tflite_test_refuses_a_file_that_is_not_tflite(model_settings, audio_pro
 
 def test_tflite_test_refuses_a_model_of_other_settings(converted_xs, audio_processor):
     _, int8_path = converted_xs
-    other = models.prepare_model_settings(4, **{**models.LAB_AUDIO_SETTINGS, "dct_coefficient_count": 10})
+    other = lab.model_settings("yes,no", {"dct_coefficient_count": 10})
     with pytest.raises(ValueError, match="takes 1960 input values but the model settings give 490"):
         test_tflite.tflite_test(other, audio_processor, int8_path)
 

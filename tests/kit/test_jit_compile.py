@@ -12,7 +12,7 @@ def _trained(audio_processor, model_settings, tmp_path, **flags):
     keras.utils.set_random_seed(0)
     model = models.get_model(model_settings, "micro_kws_xs")
     flags = lab_flags(tmp_path, how_many_training_steps="10,5", eval_step_interval=15, **flags)
-    _, test_accuracy = train.train(model, audio_processor, flags)
+    _, test_accuracy, _ = train.train(model, audio_processor, flags)
     return model, test_accuracy
 
 

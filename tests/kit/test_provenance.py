@@ -6,7 +6,9 @@ import shutil
 import pytest
 
 import challenge
+import lab
 import models
+import provenance
 import submit
 import synthetic
 
@@ -17,7 +19,7 @@ def _model_with_provenance(folder, dataset, wanted_words=("yes", "no"), model_se
     model = folder / "kws_model_student_yesno_quantized.tflite"
     model.write_bytes(b"not read here")
     provenance = {"model_name": "kws_model_student", "wanted_words": list(wanted_words), "dataset": dataset,
-                  "model_settings": model_settings or models.lab_model_settings(list(wanted_words))}
+                  "model_settings": model_settings or lab.model_settings(list(wanted_words))}
     model.with_suffix(".json").write_text(json.dumps({"provenance": provenance}))
     return model
 
@@ -123,13 +125,13 @@ def _window_40_settings():
 
 def test_a_40_ms_window_still_gives_the_lab_s_feature_size():
     # Why the input size alone cannot catch it: the settings themselves must be compared.
-    assert _window_40_settings()["fingerprint_size"] == models.lab_model_settings(["yes", "no"])["fingerprint_size"]
+    assert _window_40_settings()["fingerprint_size"] == lab.model_settings(["yes", "no"])["fingerprint_size"]
 
 
 def test_settings_other_than_the_lab_s_are_named_in_the_notebook_s_terms():
-    assert challenge.settings_problems(_window_40_settings(), ["yes", "no"]) == [
+    assert provenance.setting_problems(_window_40_settings(), ["yes", "no"]) == [
         "FLAGS.window_size_ms = 40 (the lab's is 30)"]
-    assert challenge.settings_problems(models.lab_model_settings(["yes", "no"]), ["yes", "no"]) == []
+    assert provenance.setting_problems(lab.model_settings(["yes", "no"]), ["yes", "no"]) == []
 
 
 def test_the_challenge_refuses_a_model_trained_with_another_window(tmp_path, small_dataset, capsys):

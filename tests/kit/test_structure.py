@@ -84,8 +84,60 @@ def test_importing_the_kit_runs_no_student_code():
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True)
 
 
-def test_the_lab_audio_settings_are_written_once():
-    literal = ", ".join(["16000", "1000", "30.0", "20.0", "40"])
-    holders = [name for name, path in _kit_modules().items() if literal in path.read_text(encoding="utf-8")]
-    holders += [p.name for p in (ROOT / "tests").rglob("*.py") if literal in p.read_text(encoding="utf-8")]
-    assert holders == []
+# How each of the lab's conventions looks when it is written out again instead of taken from lab.py.
+RESTATED_CONVENTIONS = {
+    "sample rate": r"\b16_?000\b",
+    "clip length": r"clip_duration_ms\"?\s*[=:]\s*\d",
+    "window": r"window_size_ms\"?\s*[=:]\s*\d",
+    "stride": r"window_stride_ms\"?\s*[=:]\s*\d",
+    "channel count": r"dct_coefficient_count\"?\s*[=:]\s*\d",
+    "silence and unknown shares": r"(silence|unknown)_percentage\"?\s*[=:]\s*\d|\b100(\.0)?\s*/\s*\(|\b25(\.0)?,\s*25(\.0)?\b",
+    "speaker split": r"(validation|testing)_percentage\"?\s*[=:]\s*\d|\b10,\s*10\b",
+    "extra classes": r"len\([\w.]*(wanted|words)[^+]*\+\s*2\b|\[2:\]|index \+ 2",
+}
+# Where a convention may be written: lab.py for the lab's, speech_commands.py for the dataset's.
+CONVENTION_HOMES = {"lab", "speech_commands"}
+
+
+def restated_conventions(text):
+    """{convention: [line numbers]} of the lines of a Python file that write a lab convention out."""
+    import re
+
+    found = {}
+    for number, line in enumerate(text.splitlines(), 1):
+        code = line.split("#", 1)[0]
+        for name, pattern in RESTATED_CONVENTIONS.items():
+            if re.search(pattern, code):
+                found.setdefault(name, []).append(number)
+    return found
+
+
+def test_the_lab_s_settings_shares_and_split_are_written_once_in_lab_py():
+    restated = {name: found for name, path in _kit_modules().items()
+                if name not in CONVENTION_HOMES and (found := restated_conventions(path.read_text(encoding="utf-8")))}
+    assert restated == {}
+
+
+def test_the_convention_finder_finds_a_restated_window_share_and_split():
+    text = ('processor = data.AudioProcessor(None, folder, 25.0, 25.0, words, 10, 10, settings)\n'
+            'flags = argparse.Namespace(window_size_ms=30.0, sample_rate=16000)\n'
+            'share = 100.0 / (len(words) + 2)\n')
+    assert restated_conventions(text) == {"silence and unknown shares": [1, 3], "speaker split": [1], "window": [2],
+                                          "sample rate": [2], "extra classes": [3]}
+
+
+def test_the_notebook_s_parameters_cell_states_the_lab_s_values():
+    import argparse
+    import json
+    import types
+
+    import lab
+
+    cells = json.loads((ROOT / "Flow.ipynb").read_text(encoding="utf-8"))["cells"]
+    parameters = next(c for c in cells if "parameters" in c["metadata"].get("tags", []))
+    derived = cells[cells.index(parameters) + 1]
+    namespace = {"argparse": argparse, "os": __import__("os"), "lab": lab,
+                 "data": types.SimpleNamespace(DATA_URL="https://example.invalid/speech_commands.tar.gz")}
+    exec("".join(parameters["source"]) + "".join(derived["source"]), namespace)
+    notebook, expected = vars(namespace["FLAGS"]), vars(lab.flags(wanted_words=namespace["FLAGS"].wanted_words))
+    assert {key: notebook.get(key) for key in expected} == expected

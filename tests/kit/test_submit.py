@@ -7,6 +7,7 @@ import zipfile
 
 import pytest
 
+import lab
 import submit
 
 STUBS = {
@@ -31,37 +32,37 @@ def kit_dir(tmp_path, monkeypatch):
 
 
 def test_names_are_read_without_comments(kit_dir):
-    assert submit.read_names(kit_dir) == ["Ada Lovelace", "Alan Turing"]
+    assert lab.read_names(kit_dir) == ["Ada Lovelace", "Alan Turing"]
 
 
 def test_an_empty_names_file_says_what_to_write(kit_dir):
     (kit_dir / "names.txt").write_text("# only a comment\n")
     with pytest.raises(ValueError, match="write your names"):
-        submit.read_names(kit_dir)
+        lab.read_names(kit_dir)
 
 
 def test_a_missing_words_file_says_what_to_create(kit_dir):
     (kit_dir / "words.txt").unlink()
     with pytest.raises(ValueError, match="words.txt is missing"):
-        submit.read_words(kit_dir)
+        lab.read_words(kit_dir)
 
 
 def test_keywords_of_no_group_are_refused_with_the_groups(kit_dir):
     (kit_dir / "words.txt").write_text("cat,dog\n")
     with pytest.raises(ValueError, match="no group's keyword set.*yes,no"):
-        submit.read_words(kit_dir, {"default": "yes,no", "group01": "up,down"})
+        lab.read_words(kit_dir, {"default": "yes,no", "group01": "up,down"})
 
 
 def test_malformed_keywords_are_refused(kit_dir):
     (kit_dir / "words.txt").write_text("Yes; No\n")
     with pytest.raises(ValueError, match="comma-separated"):
-        submit.read_words(kit_dir)
+        lab.read_words(kit_dir)
 
 
 def test_every_stub_is_reported_as_not_implemented():
     import models
 
-    settings = models.lab_model_settings(["yes", "no"])
+    settings = lab.model_settings(["yes", "no"])
     starting_point = types.SimpleNamespace(create_student_model=lambda s: models.get_model(settings, "micro_kws_xs"))
     problems = submit.unimplemented_student_files({**STUBS, "model": starting_point})
     assert len(problems) == 8 and all("not implemented" in p or "starting point" in p for p in problems), problems
@@ -112,9 +113,9 @@ def test_unanswered_questions_are_counted(kit_dir):
 
 def test_the_notebook_keywords_come_from_words_txt_or_yes_no_while_it_is_empty(kit_dir):
     (kit_dir / "words.txt").write_text("# Your group's keywords\n")
-    assert submit.notebook_keywords(kit_dir) == "yes,no"
+    assert lab.notebook_keywords(kit_dir) == "yes,no"
     (kit_dir / "words.txt").write_text("up,down\n")
-    assert submit.notebook_keywords(kit_dir) == "up,down"
+    assert lab.notebook_keywords(kit_dir) == "up,down"
 
 
 def test_a_helper_module_of_the_student_is_packed_and_named(kit_dir, capsys):

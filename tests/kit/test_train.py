@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 import checkpoints
+import lab
 import models
 import train
 from conftest import ROOT, lab_flags
@@ -105,16 +106,18 @@ class _Interrupt(keras.callbacks.Callback):
 def test_an_interrupted_run_resumes_and_keeps_its_best_checkpoint(tmp_path, audio_processor, model_settings):
     flags = lab_flags(tmp_path, how_many_training_steps="150,50", eval_step_interval=50)
     model = models.get_model(model_settings, "micro_kws_xs")
+    run_dir = train.start_run(model, audio_processor, flags)  # as the notebook does: the run is named first
     with pytest.raises(KeyboardInterrupt):
-        train.train(model, audio_processor, flags, extra_callbacks=[_Interrupt(after_epoch=1)])
-    best_before = checkpoints.latest_checkpoint(checkpoints.checkpoint_dir(flags))
+        train.train(model, audio_processor, flags, extra_callbacks=[_Interrupt(after_epoch=1)], run_dir=run_dir)
+    best_before = checkpoints.latest_checkpoint(checkpoints.checkpoint_dir(run_dir))
 
-    flags.resume_run = Path(flags.run_dir).name  # resuming is asked for by the run's name
-    history, _ = train.train(models.get_model(model_settings, "micro_kws_xs"), audio_processor, flags)
+    flags.resume_run = run_dir.name  # resuming is asked for by the run's name
+    history, _, resumed_dir = train.train(models.get_model(model_settings, "micro_kws_xs"), audio_processor, flags)
+    assert resumed_dir == run_dir
     assert len(history.history["loss"]) == 2, "the resumed run must continue at epoch 3 of 4"
     assert os.path.exists(best_before)
     best_accuracy_before = float(checkpoints.CHECKPOINT_PATTERN.search(best_before).group(1))
-    assert checkpoints.best_accuracy(checkpoints.checkpoint_dir(flags)) >= best_accuracy_before
+    assert checkpoints.best_accuracy(checkpoints.checkpoint_dir(run_dir)) >= best_accuracy_before
 
 
 def test_the_training_curves_plot_loss_and_accuracy():
@@ -131,16 +134,16 @@ def test_training_runs_on_two_devices_with_mirrored_strategy(small_dataset, tmp_
         sys.path.insert(0, {str(ROOT)!r})
         cpu = tf.config.list_physical_devices("CPU")[0]
         tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-        import data, models, train
+        import lab, models, train
         from conftest import lab_flags
         from pathlib import Path
-        settings = models.lab_model_settings(["yes", "no"])
-        processor = data.AudioProcessor(None, {str(small_dataset)!r}, 25, 25, ["yes", "no"], 10, 10, settings)
+        settings = lab.model_settings("yes,no")
+        processor = lab.audio_processor({str(small_dataset)!r}, "yes,no")
         strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
         with strategy.scope():
             model = models.get_model(settings, "micro_kws_xs")
         flags = lab_flags(Path({str(tmp_path)!r}), how_many_training_steps="20,20", eval_step_interval=20)
-        history, accuracy = train.train(model, processor, flags)
+        history, accuracy, run_dir = train.train(model, processor, flags)
         print("REPLICAS", strategy.num_replicas_in_sync, "EPOCHS", len(history.history["loss"]))
     """)
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=600)
@@ -149,15 +152,14 @@ def test_training_runs_on_two_devices_with_mirrored_strategy(small_dataset, tmp_
 
 def test_runs_of_different_models_and_keywords_in_one_train_dir_each_load_their_own_weights(
         tmp_path, audio_processor, small_dataset, model_settings):
-    import data
 
-    up_down = data.AudioProcessor(None, small_dataset, 25, 25, ["up", "down"], 10, 10, model_settings)
+    up_down = lab.audio_processor(small_dataset, "up,down")
     runs = []
     for name, processor in (("micro_kws_xs", audio_processor), ("dnn", up_down)):
         flags = lab_flags(tmp_path, model_name=name, how_many_training_steps="40,10", eval_step_interval=50)
         model = models.get_model(model_settings, name, model_name=name)
-        train.train(model, processor, flags)
-        runs.append((name, flags.run_dir, checkpoints.latest_checkpoint(checkpoints.checkpoint_dir(flags)), model))
+        _, _, run_dir = train.train(model, processor, flags)
+        runs.append((name, run_dir, checkpoints.latest_checkpoint(checkpoints.checkpoint_dir(run_dir)), model))
     (xs_name, xs_run, xs_checkpoint, xs_model), (dnn_name, dnn_run, dnn_checkpoint, dnn_model) = runs
     assert xs_run != dnn_run and Path(dnn_run).parent.name == "dnn_up_down"
     assert checkpoints.read_run_record(dnn_checkpoint)["wanted_words"] == ["up", "down"]
@@ -170,12 +172,12 @@ def test_runs_of_different_models_and_keywords_in_one_train_dir_each_load_their_
 
 def test_a_new_run_keeps_its_own_best_even_when_an_earlier_run_was_better(tmp_path, audio_processor, model_settings):
     first = lab_flags(tmp_path, how_many_training_steps="100,0", eval_step_interval=50)
-    train.train(models.get_model(model_settings, "micro_kws_xs"), audio_processor, first)
+    _, _, first_run = train.train(models.get_model(model_settings, "micro_kws_xs"), audio_processor, first)
     second = lab_flags(tmp_path, how_many_training_steps="1,0", eval_step_interval=1, learning_rate="0.0,0.0")
-    train.train(models.get_model(model_settings, "micro_kws_xs"), audio_processor, second)
-    assert second.run_dir != first.run_dir
-    checkpoint = checkpoints.latest_checkpoint(checkpoints.checkpoint_dir(second))  # saved, though worse
-    assert Path(checkpoint).parent.parent == Path(second.run_dir)
+    _, _, second_run = train.train(models.get_model(model_settings, "micro_kws_xs"), audio_processor, second)
+    assert second_run != first_run
+    checkpoint = checkpoints.latest_checkpoint(checkpoints.checkpoint_dir(second_run))  # saved, though worse
+    assert Path(checkpoint).parent.parent == second_run
 
 
 def test_resuming_a_run_that_does_not_exist_lists_the_runs_there(tmp_path, audio_processor, model_settings):
@@ -186,16 +188,14 @@ def test_resuming_a_run_that_does_not_exist_lists_the_runs_there(tmp_path, audio
 
 def test_a_checkpoint_of_other_keywords_count_is_refused_before_loading(trained_xs):
     _, _, checkpoint, _ = trained_xs
-    three_classes = models.get_model(models.lab_model_settings(["yes"]), "micro_kws_xs")
+    three_classes = models.get_model(lab.model_settings(["yes"]), "micro_kws_xs")
     with pytest.raises(ValueError, match="trained for 4 classes .*yes, no.*has 3"):
         checkpoints.load_checkpoint(three_classes, checkpoint)
 
 
 def test_the_checkpoint_folder_before_any_training_says_to_train_first():
-    import argparse
-
     with pytest.raises(ValueError, match="No training run yet"):
-        checkpoints.checkpoint_dir(argparse.Namespace(train_dir="training", model_name="micro_kws_xs"))
+        checkpoints.checkpoint_dir(None)
 
 
 def test_training_a_model_again_starts_from_fresh_weights(tmp_path, audio_processor, model_settings):
@@ -218,7 +218,7 @@ def test_a_model_that_is_not_flags_model_name_is_refused_before_a_run_starts(tmp
 def test_a_run_is_named_before_training_with_how_to_resume_it(tmp_path, audio_processor, model_settings, capsys):
     flags = lab_flags(tmp_path)
     run_dir = train.start_run(models.get_model(model_settings, "micro_kws_xs"), audio_processor, flags)
-    assert flags.run_dir == str(run_dir) and (run_dir / "run.json").is_file() and not (run_dir / "best").exists()
+    assert (run_dir / "run.json").is_file() and not (run_dir / "best").exists()
     train.print_run_start(run_dir)
     assert f"FLAGS.resume_run = '{run_dir.name}'" in capsys.readouterr().out
 

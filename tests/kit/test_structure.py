@@ -91,7 +91,8 @@ RESTATED_CONVENTIONS = {
     "window": r"window_size_ms\"?\s*[=:]\s*\d",
     "stride": r"window_stride_ms\"?\s*[=:]\s*\d",
     "channel count": r"dct_coefficient_count\"?\s*[=:]\s*\d",
-    "silence and unknown shares": r"(silence|unknown)_percentage\"?\s*[=:]\s*\d|\b100(\.0)?\s*/\s*\(|\b25(\.0)?,\s*25(\.0)?\b",
+    "silence and unknown shares": (r"(silence|unknown)_percentage\"?\s*[=:]\s*\d"
+                                   r"|\b100(\.0)?\s*/\s*\(|\b25(\.0)?,\s*25(\.0)?\b"),
     "speaker split": r"(validation|testing)_percentage\"?\s*[=:]\s*\d|\b10,\s*10\b",
     "extra classes": r"len\([\w.]*(wanted|words)[^+]*\+\s*2\b|\[2:\]|index \+ 2",
 }

@@ -69,7 +69,7 @@ AUGMENT_BATCH = 64  # clips augmented together in one vectorized step
 STORED_VARIANTS = 32
 STORE_LIMIT_BYTES = 2**30
 READ_CHUNK = 1024  # clips read, augmented and turned into features together: bounds the buffers
-PROGRESS_MIN_CLIPS = 20_000  # a progress bar for work on at least this many clips (about 10 s)
+PROGRESS_MIN_CLIPS = 20_000  # a progress bar for work on at least this many clips (a wait worth showing)
 MEMORY_HEADROOM_BYTES = 2**29  # what training needs besides the data (model, optimizer, tf.data)
 CACHE_DIR_NAME = ".microkws_cache"  # in the dataset's folder: removed with the dataset
 CACHE_VERSION = 1  # part of every cache key: raise it when what the cache holds changes meaning
@@ -708,8 +708,8 @@ class AudioProcessor:
     graph in parallel. Validation and testing features do not change and are computed once.
 
     Training examples come from a feature store by default: `stored_variants` augmented draws of
-    every training clip, computed once when training asks for them (about 20 s for the synthetic
-    yes/no task, under 2 minutes for the real one on 2 cores) and served in a new random order,
+    every training clip, computed once when training asks for them (how long it takes, measured:
+    docs/training_speed.md and docs/full_size.md) and served in a new random order,
     each example as one of its variants drawn at random, at every pass. The micro frontend then costs nothing per
     step, which makes training several times faster on a CPU. The number of variants shrinks so
     that the data of the task (store, validation and test features, buffers: see memory_plan)

@@ -2,7 +2,7 @@
 
 The real dataset is a 2.3 GB download. This module writes a small set of the same layout
 (`<word>/<speaker>_nohash_<n>.wav`, 16 kHz mono 16-bit, one second, plus `_background_noise_/`)
-in under a minute, so the whole lab runs on a machine without network access.
+on this machine, so the whole lab runs without network access (how long it takes: README).
 
 A "speaker" is a fixed eSpeak voice configuration (language voice, variant, base pitch, pitch range,
 speaking rate and vocal-tract length); every utterance varies these a little and is placed at a

@@ -4,9 +4,10 @@
     python benchmarks/data_pipeline.py [--data-dir DIR] [--n 10000] [--rounds 3]
         [--peer-harness ../shared/peers/bench_peer.py --peer-dir /tmp/peers]
 
-Settings are the lab's (yes,no; 25 % silence and unknown; 10/10 split; 30/20 ms, 40 channels,
-micro=True; background 0.8 / 0.1; shift 100 ms; batch 100). Measured, in examples per second:
-  train       get_data(TRAINING, 0.8, 0.1, 1600).repeat().batch(100), as train.py uses it
+Settings are the lab's for yes,no (lab.audio_processor and lab.flags: shares, split, audio
+settings, micro features, augmentation, batch size). Measured, in examples per second:
+  train       get_data(TRAINING, <the lab's augmentation>).repeat().batch(<batch size>), as
+              train.py uses it
   val_compute validation features computed from the in-memory audio (the first get_data call;
               later calls serve the cached features)
   op_alone    the micro frontend op alone over the same in-memory clips in a parallel tf.data map:
@@ -33,10 +34,12 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 import data  # noqa: E402
-import models  # noqa: E402
+import lab  # noqa: E402
 import synthetic  # noqa: E402
 
-BATCH = 100
+WANTED_WORDS = ["yes", "no"]
+FLAGS = lab.flags(wanted_words=",".join(WANTED_WORDS))  # the lab's augmentation and batch size
+BATCH = FLAGS.batch_size
 
 
 def examples_per_second(dataset, n, warmup=500):
@@ -96,12 +99,11 @@ def main():
     args = parser.parse_args()
 
     data_dir = args.data_dir or synthetic.default_dataset()
-    wanted_words = ["yes", "no"]
-    model_settings = models.lab_model_settings(wanted_words)
-    audio_processor = data.AudioProcessor(
-        None, data_dir, 25.0, 25.0, wanted_words, 10, 10, model_settings, micro=True
-    )
-    train = audio_processor.get_data(audio_processor.Modes.TRAINING, 0.8, 0.1, 1600)
+    audio_processor = lab.audio_processor(data_dir, WANTED_WORDS)
+    model_settings = audio_processor.model_settings
+    time_shift_samples = int(FLAGS.time_shift_ms * model_settings["sample_rate"] / 1000)
+    train = audio_processor.get_data(audio_processor.Modes.TRAINING, FLAGS.background_frequency,
+                                     FLAGS.background_volume, time_shift_samples)
     train = train.repeat().batch(BATCH).prefetch(tf.data.AUTOTUNE)
     op_alone = op_alone_dataset(audio_processor._read_rows(audio_processor.Modes.TRAINING, 0,
                                                            audio_processor.set_size(audio_processor.Modes.TRAINING)),

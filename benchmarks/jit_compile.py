@@ -34,10 +34,11 @@ def run_once(model_name, jit_compile, steps, seed=0):
     import numpy as np
     import tensorflow as tf
 
+    import lab
     import models
 
     keras.utils.set_random_seed(seed)
-    settings = models.lab_model_settings(["yes", "no"])
+    settings = lab.model_settings(["yes", "no"])
     model = models.get_model(settings, model_name)
     model.compile(optimizer=keras.optimizers.Adam(0.001), loss=keras.losses.SparseCategoricalCrossentropy(),
                   metrics=["accuracy"], jit_compile=jit_compile)

@@ -2,7 +2,7 @@
 """Training speed of this kit against an earlier version of it, each through its own train.train.
 
     python benchmarks/kit_versions.py [--against 377c5db] [--models ds_cnn] [--steps 400,100]
-        [--learning-rate 0.001,0.0001] [--seeds 3] [--data-dir DIR]
+        [--learning-rate RATES] [--seeds 3] [--data-dir DIR]
 
 A figure measured on another day is no baseline on this machine (its speed moves from day to
 day, docs/training_speed.md), so this checks the earlier commit out into a temporary git worktree
@@ -117,21 +117,26 @@ def main():
     parser.add_argument("--against", default="377c5db", help="the earlier commit (default: before the store)")
     parser.add_argument("--models", default="ds_cnn")
     parser.add_argument("--steps", default="400,100", help="the schedule, as FLAGS.how_many_training_steps")
-    parser.add_argument("--learning-rate", default="0.001,0.0001", help="one rate per phase of --steps")
+    parser.add_argument("--learning-rate", default=None,
+                        help="one rate per phase of --steps (default: the lab's, FLAGS.learning_rate)")
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--data-dir", type=Path, default=None, help="default: the synthetic set (made if missing)")
     parser.add_argument("--run", nargs=3, metavar=("KIT_DIR", "SEED", "SETTINGS_JSON"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.run:  # one run, in this process (the driver below starts one process per run)
+        kit_dir, seed, settings = args.run
+        print(json.dumps(run_once(kit_dir, json.loads(settings), int(seed), args.data_dir)))
+        return
+
+    import lab
+
+    args.learning_rate = args.learning_rate or lab.flags().learning_rate
     if sum(int(s) for s in args.steps.split(",")) <= EVAL_STEP_INTERVAL:
         sys.exit(f"--steps {args.steps}: give more than {EVAL_STEP_INTERVAL} steps, so that an epoch "
                  "after the first one is timed.")
     if len(args.steps.split(",")) != len(args.learning_rate.split(",")):
         sys.exit(f"--steps {args.steps} and --learning-rate {args.learning_rate} must list the same number "
                  "of phases.")
-    if args.run:  # one run, in this process (the driver below starts one process per run)
-        kit_dir, seed, settings = args.run
-        print(json.dumps(run_once(kit_dir, json.loads(settings), int(seed), args.data_dir)))
-        return
 
     if args.data_dir is None:
         sys.path.insert(0, str(ROOT))

@@ -6,13 +6,14 @@ the reference design.
         [--wanted-words yes,no] [--steps 8000,2000] [--seeds 3] [--data-dir DIR] [--out build/challenge_thresholds]
 
 Trains each model on the kit's default synthetic set (or on --data-dir, e.g. the real Speech
-Commands, to calibrate [limits.speech_commands]) once per seed (0, 1, ..., N-1) with the lab's
-training (train.train: its augmentation, batch 100, learning rate 0.001 then 0.0001), converts the
-best checkpoint to int8 (convert.convert) and measures it as the challenge does
-(challenge.measure_challenge: the device runtime on the test split). `micro_kws_xs` is what the
-untouched student/model.py builds; `reference_student` is instructor/solution/model.py. Prints each
-run, then the mean and spread (sample standard deviation) of the int8 test accuracy per model and
-one JSON line. Where the thresholds of challenge.toml come from: docs/challenge_thresholds.md.
+Commands, to calibrate [limits.speech_commands]) once per seed (0, 1, ..., N-1) as the notebook
+does (lab.flags: the lab's augmentation, batch size and learning rates, with --steps as the
+schedule; train.train), converts the best checkpoint to int8 (convert.convert) and measures it as
+the challenge does (challenge.measure_challenge: the device runtime on the test split).
+`micro_kws_xs` is what the untouched student/model.py builds; `reference_student` is
+instructor/solution/model.py. Prints each run, then the mean and spread (sample standard
+deviation) of the int8 test accuracy per model and one JSON line.
+Where the thresholds of challenge.toml come from: docs/challenge_thresholds.md.
 """
 
 import argparse
@@ -28,29 +29,20 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import challenge  # noqa: E402
-import checkpoints  # noqa: E402
-import convert  # noqa: E402
+import lab  # noqa: E402
 import synthetic  # noqa: E402
-import train  # noqa: E402
-from benchmarks.summary import mean_sd  # noqa: E402
-from benchmarks.training import build_model  # noqa: E402
+from benchmarks.runs import build_model, mean_sd, plus_minus, train_and_convert  # noqa: E402
 
 
 def train_and_measure(processor, data_dir, model_name, steps, seed, out):
     """One training run of model_name, converted to int8 and measured; returns the challenge report."""
     import keras
 
-    flags = argparse.Namespace(
-        model_name=model_name, wanted_words=",".join(processor.words_list[2:]), background_volume=0.1,
-        background_frequency=0.8, time_shift_ms=100.0, sample_rate=16000, how_many_training_steps=steps,
-        learning_rate="0.001,0.0001", eval_step_interval=400, batch_size=100, train_dir=str(out / "training"),
-        verbose=0)
+    flags = lab.flags(model_name=model_name, wanted_words=",".join(processor.wanted_words),
+                      how_many_training_steps=steps, train_dir=str(out / "training"), verbose=0)
     keras.utils.set_random_seed(seed)
     model = build_model(model_name, processor.model_settings)
-    model.name = model_name
-    train.train(model, processor, flags)
-    checkpoint = checkpoints.latest_checkpoint(checkpoints.checkpoint_dir(flags))
-    int8_path = convert.convert(model, processor, checkpoint, True, "int8", out / f"{model_name}_quantized.tflite")
+    int8_path = train_and_convert(model, processor, flags, out).int8_path
     return challenge.measure_challenge(int8_path, flags.wanted_words, data_dir)
 
 
@@ -66,12 +58,12 @@ def main():
     args = parser.parse_args()
 
     data_dir = args.data_dir.resolve() if args.data_dir else synthetic.default_dataset()
-    processor = challenge.lab_audio_processor(data_dir, args.wanted_words)
+    processor = lab.audio_processor(data_dir, args.wanted_words)
     accuracies = {}
     for model_name in args.models.split(","):
         for seed in range(args.seeds):
             out = args.out / model_name / f"seed{seed}"
-            shutil.rmtree(out, ignore_errors=True)  # a fresh run: no checkpoint of an earlier one
+            shutil.rmtree(out, ignore_errors=True)  # no model or run of an earlier invocation left in it
             out.mkdir(parents=True)
             started = time.time()
             report = train_and_measure(processor, data_dir, model_name, args.steps, seed, out)
@@ -82,7 +74,7 @@ def main():
                   f"RAM {report['ram_bytes']['value']} B, {time.time() - started:.0f} s", flush=True)
     summary = {name: mean_sd(values) for name, values in accuracies.items()}
     for name, (mean, sd) in summary.items():
-        print(f"{name}: int8 test accuracy {mean:.3f} ± {sd:.3f} over {len(accuracies[name])} seed(s)")
+        print(f"{name}: int8 test accuracy {plus_minus(mean, sd)} over {len(accuracies[name])} seed(s)")
     print(json.dumps({"wanted_words": args.wanted_words, "steps": args.steps, "seeds": args.seeds,
                       "int8_test_accuracy": {name: [round(v, 4) for v in values]
                                              for name, values in accuracies.items()}}))

@@ -4,25 +4,26 @@
     python benchmarks/full_size.py [--data-dir /tmp/microkws_full_size] [--tasks yes_no,ten,all]
         [--source datasets/synthetic_speech_commands] [--fraction 1.0] [--runs 2] [--json FILE]
 
-Every figure the kit quotes elsewhere comes from the synthetic set (22,008 clips); Speech Commands
-v0.02, which the notebook trains on by default, has 105,829. This script first makes a dataset of
-the real one's size and layout from the synthetic set: each word gets exactly as many clips as in
-v0.02 (REAL_WORD_COUNTS), its synthetic clips taken again and again under new speaker ids
-("aliases", hashes of the speaker and the round), so that the speaker hash of the split spreads
-them over training, validation and testing as it spreads real speakers. The clips are hard links
-(no extra disk space) where the file system allows, copies otherwise; _background_noise_ is kept.
-The folder is made under a temporary name and renamed when complete, and reused if present.
+Every figure the kit quotes elsewhere comes from the synthetic set, far smaller than Speech
+Commands v0.02, which the notebook trains on by default (105,829 clips). This script first makes a
+dataset of the real one's size and layout from the synthetic set: each word gets exactly as many
+clips as in v0.02 (REAL_WORD_COUNTS), its synthetic clips taken again and again under new speaker
+ids ("aliases", hashes of the speaker and the round), so that the speaker hash of the split
+spreads them over training, validation and testing as it spreads real speakers. The clips are
+hard links (no extra disk space) where the file system allows, copies otherwise;
+_background_noise_ is kept. The folder is made under a temporary name and renamed when complete,
+and reused if present.
 
 Then, for each task (yes/no, ten words, all 35 words), each in a new process, as the notebook's
-cells call the kit (`data.AudioProcessor(...)`, then train.train's
-`get_data(TRAINING, 0.8, 0.1, 1600).repeat().batch(100).prefetch(...)`, then the validation and
-test splits), it measures the seconds to the data index (the AudioProcessor's construction), to
-the first training batch, to the validation and to the test features, and the process's peak
-resident memory (ru_maxrss, measured by the kernel, after each of these stages). `--runs 2` runs
-each task a second time in another new process: what a student pays after restarting the kernel
-(the second run reads what the first cached in <data-dir>/.microkws_cache; `--no-cache` turns the
-cache off, and a cache left by an earlier invocation makes even the first run a second one: remove
-that folder to measure a first run).
+cells call the kit (the lab's AudioProcessor, lab.audio_processor; then train.train's
+`get_data(TRAINING, ...).repeat().batch(...).prefetch(...)` with the lab's augmentation and batch
+size; then the validation and test splits), it measures the seconds to the data index (the
+AudioProcessor's construction), to the first training batch, to the validation and to the test
+features, and the process's peak resident memory (ru_maxrss, measured by the kernel, after each
+of these stages). `--runs 2` runs each task a second time in another new process: what a student
+pays after restarting the kernel (the second run reads what the first cached in
+<data-dir>/.microkws_cache; `--no-cache` turns the cache off, and a cache left by an earlier
+invocation makes even the first run a second one: remove that folder to measure a first run).
 
 `--fraction 0.25` makes a quarter of the real size (each word's count scaled), for a quick look
 on a busy machine; say so wherever its figures are quoted.
@@ -54,8 +55,6 @@ REAL_WORD_COUNTS = {
 TEN_WORDS = ["yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go"]
 TASKS = {"yes_no": ["yes", "no"], "ten": TEN_WORDS, "all": sorted(REAL_WORD_COUNTS)}
 TASK_NAMES = {"yes_no": "yes/no", "ten": "ten words", "all": "all 35 words"}
-BATCH_SIZE = 100
-BACKGROUND_FREQUENCY, BACKGROUND_VOLUME, TIME_SHIFT_SAMPLES = 0.8, 0.1, 1600
 BACKGROUND_NOISE_DIR_NAME = "_background_noise_"
 
 
@@ -161,10 +160,9 @@ def run_once(data_dir, words, cache=True):
     """The notebook's data path for `words`, timed stage by stage in this process; returns figures."""
     import tensorflow as tf
 
-    import data
-    import models
+    import lab
 
-    share = 100.0 / (len(words) + 2)  # silence and unknown, as the notebook sets them
+    flags = lab.flags(wanted_words=",".join(words))  # the lab's augmentation and batch size
     figures = {}
     started = time.perf_counter()
 
@@ -172,18 +170,16 @@ def run_once(data_dir, words, cache=True):
         figures[f"{name}_s"] = round(time.perf_counter() - started, 1)
         figures[f"{name}_peak_bytes"] = peak_rss_bytes()
 
-    processor = data.AudioProcessor(
-        data_url=None, data_dir=data_dir, silence_percentage=share, unknown_percentage=share,
-        wanted_words=words, validation_percentage=10, testing_percentage=10,
-        model_settings=models.lab_model_settings(words), micro=True, cache=cache)
+    processor = lab.audio_processor(data_dir, words, cache=cache)
     stage("index")
-    training = processor.get_data(processor.Modes.TRAINING, BACKGROUND_FREQUENCY, BACKGROUND_VOLUME,
-                                  TIME_SHIFT_SAMPLES)
-    next(iter(training.repeat().batch(BATCH_SIZE).prefetch(tf.data.AUTOTUNE)))
+    time_shift_samples = int(flags.time_shift_ms * processor.model_settings["sample_rate"] / 1000)
+    training = processor.get_data(processor.Modes.TRAINING, flags.background_frequency, flags.background_volume,
+                                  time_shift_samples)
+    next(iter(training.repeat().batch(flags.batch_size).prefetch(tf.data.AUTOTUNE)))
     stage("first_batch")
-    next(iter(processor.get_data(processor.Modes.VALIDATION).batch(BATCH_SIZE)))
+    next(iter(processor.get_data(processor.Modes.VALIDATION).batch(flags.batch_size)))
     stage("validation")
-    next(iter(processor.get_data(processor.Modes.TESTING).batch(BATCH_SIZE)))
+    next(iter(processor.get_data(processor.Modes.TESTING).batch(flags.batch_size)))
     stage("test")
     figures.update(
         training_examples=processor.set_size(processor.Modes.TRAINING),

@@ -3,9 +3,10 @@
 
     python benchmarks/jit_compile.py [--models micro_kws_xs,ds_cnn] [--steps 600] [--rounds 3]
 
-Each model is trained on features already in memory (random values of the lab's shape, batch
-100, Adam, as train.train compiles it), so the figure is the model step alone, not the input
-pipeline: steps/s over `--steps` steps after 50 warm-up steps (tracing and, with XLA, compiling).
+Each model is trained on features already in memory (random values of the lab's shape, the
+lab's batch size, Adam at the lab's first learning rate, as train.train compiles it), so the
+figure is the model step alone, not the input pipeline: steps/s over `--steps` steps after 50
+warm-up steps (tracing and, with XLA, compiling).
 Rounds alternate the two settings, each run in a new process, so that a slow moment of the
 machine hits both alike. On a CPU-only machine Keras's default ("auto") is no XLA;
 train.train takes `flags.jit_compile` (default "auto") to switch it on.
@@ -24,7 +25,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-BATCH_SIZE = 100
+import lab  # noqa: E402
+from benchmarks.runs import mean_sd, plus_minus  # noqa: E402
+
+FLAGS = lab.flags()  # the lab's batch size and learning rates
 WARM_UP_STEPS = 50
 
 
@@ -37,14 +41,15 @@ def run_once(model_name, jit_compile, steps, seed=0):
     import models
 
     keras.utils.set_random_seed(seed)
-    settings = models.lab_model_settings(["yes", "no"])
+    settings = lab.model_settings(["yes", "no"])
     model = models.get_model(settings, model_name)
-    model.compile(optimizer=keras.optimizers.Adam(0.001), loss=keras.losses.SparseCategoricalCrossentropy(),
+    learning_rate = float(FLAGS.learning_rate.split(",")[0])
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=keras.losses.SparseCategoricalCrossentropy(),
                   metrics=["accuracy"], jit_compile=jit_compile)
     rng = np.random.default_rng(seed)
     features = rng.uniform(0, 26, (2000, settings["fingerprint_size"])).astype(np.float32)
     labels = rng.integers(0, settings["label_count"], 2000).astype(np.int32)
-    dataset = tf.data.Dataset.from_tensor_slices((features, labels)).repeat().batch(BATCH_SIZE).prefetch(4)
+    dataset = tf.data.Dataset.from_tensor_slices((features, labels)).repeat().batch(FLAGS.batch_size).prefetch(4)
     model.fit(dataset, steps_per_epoch=WARM_UP_STEPS, epochs=1, verbose=0)
     started = time.perf_counter()
     model.fit(dataset, steps_per_epoch=steps, epochs=1, verbose=0)
@@ -59,7 +64,7 @@ def ratio_table(results):
                   for jit in (False, True)}
 
         def show(values):
-            return f"{statistics.mean(values):.1f}" + (f" ± {statistics.stdev(values):.1f}" if len(values) > 1 else "")
+            return plus_minus(*mean_sd(values), decimals=1)
 
         ratio = statistics.mean(speeds[True]) / statistics.mean(speeds[False])
         lines.append(f"| `{model}` | {show(speeds[False])} | {show(speeds[True])} | {ratio:.2f} |")

@@ -2,13 +2,14 @@
 """Training speed of this kit against an earlier version of it, each through its own train.train.
 
     python benchmarks/kit_versions.py [--against 377c5db] [--models ds_cnn] [--steps 400,100]
-        [--learning-rate 0.001,0.0001] [--seeds 3] [--data-dir DIR]
+        [--learning-rate RATES] [--seeds 3] [--data-dir DIR]
 
-A figure measured on another day is no baseline on this machine (its speed moves by tens of
-percent from day to day), so this checks the earlier commit out into a temporary git worktree and
-trains the same model on the same data with both versions, in fresh processes, interleaved seed by
-seed. Each run is the notebook's path: the lab's yes/no AudioProcessor, then `train.train` with the
-lab's augmentation and a validation every 250 steps. Reported per version, as mean ± sample standard
+A figure measured on another day is no baseline on this machine (its speed moves from day to
+day, docs/training_speed.md), so this checks the earlier commit out into a temporary git worktree
+and trains the same model on the same data with both versions, in fresh processes, interleaved
+seed by seed. Each run is the notebook's path: the lab's yes/no AudioProcessor, then `train.train`
+with the lab's augmentation and a validation every 250 steps, the lab's settings taken from this
+kit's lab.py for both versions (lab_settings). Reported per version, as mean ± sample standard
 deviation over the seeds:
   - steps/s after the first epoch (250 steps; the figure the README quoted before the feature
     store: tracing and warm-up excluded, validation included),
@@ -33,13 +34,28 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 ROOT = Path(__file__).resolve().parent.parent
 EVAL_STEP_INTERVAL = 250
-# Only for this kit's benchmarks.summary: a run of another version puts that kit first (run_once).
+WANTED_WORDS = ["yes", "no"]
+# This kit's benchmarks.runs, also in a run of another version: run_once puts that kit first.
 sys.path.insert(0, str(ROOT))
-from benchmarks.summary import mean_and_spread  # noqa: E402
+from benchmarks.runs import EpochTimer, mean_and_spread  # noqa: E402
 
 
-def run_once(kit_dir, model_name, steps, learning_rate, seed, data_dir, train_dir):
-    """One timed training run of the kit in kit_dir (imported from there), in this process."""
+def lab_settings(model_name, steps, learning_rate, train_dir):
+    """This kit's lab settings for one run, as plain values (JSON) that every version's code takes:
+    an earlier kit has no lab.py, so both versions train with the settings this one states."""
+    import lab
+
+    flags = lab.flags(model_name=model_name, wanted_words=",".join(WANTED_WORDS), how_many_training_steps=steps,
+                      learning_rate=learning_rate, eval_step_interval=EVAL_STEP_INTERVAL, train_dir=str(train_dir),
+                      verbose=0)
+    split_and_shares = ("silence_percentage", "unknown_percentage", "validation_percentage", "testing_percentage")
+    return {"model_settings": lab.model_settings(WANTED_WORDS), "flags": vars(flags),
+            "processor": {key: getattr(flags, key) for key in split_and_shares}}
+
+
+def run_once(kit_dir, settings, seed, data_dir):
+    """One timed training run of the kit in kit_dir (imported from there), in this process, with
+    lab_settings' values: its AudioProcessor, then its train.train."""
     sys.path.insert(0, str(kit_dir))
     import keras
 
@@ -47,35 +63,18 @@ def run_once(kit_dir, model_name, steps, learning_rate, seed, data_dir, train_di
     import models
     import train
 
-    class EpochTimer(keras.callbacks.Callback):
-        """Seconds of every epoch after the first."""
-
-        def __init__(self):
-            super().__init__()
-            self.seconds = []
-
-        def on_epoch_begin(self, epoch, logs=None):
-            self.started = time.perf_counter()
-
-        def on_epoch_end(self, epoch, logs=None):
-            if epoch >= 1:
-                self.seconds.append(time.perf_counter() - self.started)
-
     keras.utils.set_random_seed(seed)
     started = time.perf_counter()
-    # Built by hand from what every version has (an earlier kit may lack challenge.lab_audio_processor).
-    settings = models.lab_model_settings(["yes", "no"])
-    processor = data.AudioProcessor(None, data_dir, 25.0, 25.0, ["yes", "no"], 10, 10, settings, micro=True)
-    flags = argparse.Namespace(
-        model_name=model_name, background_volume=0.1, background_frequency=0.8, time_shift_ms=100.0,
-        sample_rate=16000, how_many_training_steps=steps, learning_rate=learning_rate,
-        eval_step_interval=EVAL_STEP_INTERVAL, batch_size=100, train_dir=str(train_dir), verbose=0)
-    model = models.get_model(settings, model_name, model_name=model_name)
+    processor = data.AudioProcessor(data_url=None, data_dir=data_dir, wanted_words=WANTED_WORDS,
+                                    model_settings=settings["model_settings"], micro=True, **settings["processor"])
+    flags = argparse.Namespace(**settings["flags"])
+    model = models.get_model(settings["model_settings"], flags.model_name, model_name=flags.model_name)
     timer = EpochTimer()
-    _, test_accuracy = train.train(model, processor, flags, extra_callbacks=[timer])
+    test_accuracy = train.train(model, processor, flags, extra_callbacks=[timer])[1]  # (history, accuracy, ...)
     seconds = time.perf_counter() - started
-    steps_run = EVAL_STEP_INTERVAL * math.ceil(sum(int(s) for s in steps.split(",")) / EVAL_STEP_INTERVAL)
-    return {"steps_per_s_after_first_epoch": round(EVAL_STEP_INTERVAL * len(timer.seconds) / sum(timer.seconds), 2),
+    steps = sum(int(s) for s in flags.how_many_training_steps.split(","))
+    steps_run = EVAL_STEP_INTERVAL * math.ceil(steps / EVAL_STEP_INTERVAL)
+    return {"steps_per_s_after_first_epoch": round(timer.steps_per_second(EVAL_STEP_INTERVAL), 2),
             "steps_per_s_end_to_end": round(steps_run / seconds, 2), "test_accuracy": round(float(test_accuracy), 4)}
 
 
@@ -118,22 +117,26 @@ def main():
     parser.add_argument("--against", default="377c5db", help="the earlier commit (default: before the store)")
     parser.add_argument("--models", default="ds_cnn")
     parser.add_argument("--steps", default="400,100", help="the schedule, as FLAGS.how_many_training_steps")
-    parser.add_argument("--learning-rate", default="0.001,0.0001", help="one rate per phase of --steps")
+    parser.add_argument("--learning-rate", default=None,
+                        help="one rate per phase of --steps (default: the lab's, FLAGS.learning_rate)")
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--data-dir", type=Path, default=None, help="default: the synthetic set (made if missing)")
-    parser.add_argument("--run", nargs=4, metavar=("KIT_DIR", "MODEL", "SEED", "TRAIN_DIR"), help=argparse.SUPPRESS)
+    parser.add_argument("--run", nargs=3, metavar=("KIT_DIR", "SEED", "SETTINGS_JSON"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.run:  # one run, in this process (the driver below starts one process per run)
+        kit_dir, seed, settings = args.run
+        print(json.dumps(run_once(kit_dir, json.loads(settings), int(seed), args.data_dir)))
+        return
+
+    import lab
+
+    args.learning_rate = args.learning_rate or lab.flags().learning_rate
     if sum(int(s) for s in args.steps.split(",")) <= EVAL_STEP_INTERVAL:
         sys.exit(f"--steps {args.steps}: give more than {EVAL_STEP_INTERVAL} steps, so that an epoch "
                  "after the first one is timed.")
     if len(args.steps.split(",")) != len(args.learning_rate.split(",")):
         sys.exit(f"--steps {args.steps} and --learning-rate {args.learning_rate} must list the same number "
                  "of phases.")
-    if args.run:  # one run, in this process (the driver below starts one process per run)
-        kit_dir, model_name, seed, train_dir = args.run
-        print(json.dumps(run_once(kit_dir, model_name, args.steps, args.learning_rate, int(seed), args.data_dir,
-                                  train_dir)))
-        return
 
     if args.data_dir is None:
         sys.path.insert(0, str(ROOT))
@@ -149,8 +152,8 @@ def main():
                 for model_name in args.models.split(","):
                     for version, kit_dir in kits.items():
                         train_dir = Path(scratch) / "training" / f"{version}-{model_name}-{seed}"
-                        command = [sys.executable, __file__, "--run", str(kit_dir), model_name, str(seed),
-                                   str(train_dir), "--steps", args.steps, "--learning-rate", args.learning_rate,
+                        settings = lab_settings(model_name, args.steps, args.learning_rate, train_dir)
+                        command = [sys.executable, __file__, "--run", str(kit_dir), str(seed), json.dumps(settings),
                                    "--data-dir", str(args.data_dir)]
                         run = subprocess.run(command, capture_output=True, text=True, cwd=kit_dir)
                         if run.returncode != 0:

@@ -15,9 +15,8 @@ and of each class's recall, the confusion matrix summed over the seeds, and one 
 The seed sets the model's initial weights and the order of the training examples; the dataset
 (--dataset-seed) and the augmentation draws (data.RANDOM_SEED) stay fixed, so the spread is the
 training's own. --recipe '{"rate_range": [100, 200]}' overrides entries of synthetic.RECIPE and
-makes a dataset of its own beside the default one (about 2 minutes on 2 cores, once).
-Yes/no with micro_kws_xs and the default schedule: about 2 minutes for 3 seeds on 2 cores.
-Findings and every lever measured: docs/real_speech.md.
+makes a dataset of its own beside the default one (once; later runs reuse it).
+Findings, every lever measured and how long a run takes: docs/real_speech.md.
 """
 
 import argparse
@@ -35,15 +34,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import challenge  # noqa: E402
-import checkpoints  # noqa: E402
-import convert  # noqa: E402
+import lab  # noqa: E402
 import models  # noqa: E402
 import synthetic  # noqa: E402
 import test_tflite  # noqa: E402
-import train  # noqa: E402
-from benchmarks.summary import mean_sd  # noqa: E402
-from benchmarks.training import build_model  # noqa: E402
+from benchmarks.runs import build_model, mean_sd, plus_minus, train_and_convert  # noqa: E402
 
 
 def dataset_for(recipe, speakers, dataset_seed):
@@ -60,20 +55,16 @@ def train_and_evaluate(processor, recordings, steps, out, model_name, seed):
     import keras
 
     settings = processor.model_settings
-    flags = argparse.Namespace(
-        model_name=model_name, background_volume=0.1, background_frequency=0.8, time_shift_ms=100.0,
-        sample_rate=16000, how_many_training_steps=steps, learning_rate="0.001,0.0001",
-        eval_step_interval=500, batch_size=100, train_dir=str(out / "training"), verbose=0)
+    flags = lab.flags(model_name=model_name, wanted_words=",".join(processor.wanted_words),
+                      how_many_training_steps=steps, eval_step_interval=500, train_dir=str(out / "training"),
+                      verbose=0)
     keras.utils.set_random_seed(seed)
     model = build_model(model_name, settings)
-    model.name = model_name
     started = time.time()
-    train.train(model, processor, flags)
-    training_seconds = time.time() - started
-    checkpoint = checkpoints.latest_checkpoint(checkpoints.checkpoint_dir(flags))
-    int8_path = convert.convert(model, processor, checkpoint, True, "int8", out / f"{model_name}_quantized.tflite")
+    int8_path = train_and_convert(model, processor, flags, out).int8_path
+    training_seconds = time.time() - started  # its float and int8 conversion included
     synthetic_accuracy, _ = test_tflite.tflite_test(settings, processor, int8_path)
-    result = test_tflite.evaluate_recordings(int8_path, recordings, processor.words_list[2:], settings)
+    result = test_tflite.evaluate_recordings(int8_path, recordings, processor.wanted_words, settings)
     return {"synthetic_test_accuracy": synthetic_accuracy, "training_seconds": training_seconds, **result}
 
 
@@ -91,7 +82,7 @@ def summarize(results):
 def print_summary(summary, words):
     """The summary as a reader wants it: figures with their spread, then the summed confusion matrix."""
     def show(pair):
-        return f"{pair[0]:.3f} ± {pair[1]:.3f}"
+        return plus_minus(*pair)
 
     print(f"over {summary['seeds']} seed(s), mean ± standard deviation:")
     print(f"  real recordings: balanced accuracy {show(summary['balanced_accuracy'])}, "
@@ -127,12 +118,11 @@ def main():
         parser.exit(2, f"error: --recipe keys must be among {sorted(synthetic.RECIPE)} (got {unknown}), "
                        f"--model one of {sorted(models.ARCHITECTURES)}, --seeds at least 1\n")
 
-    wanted_words = args.wanted_words.split(",")
-    processor = challenge.lab_audio_processor(dataset_for(args.recipe, args.speakers, args.dataset_seed), wanted_words)
+    processor = lab.audio_processor(dataset_for(args.recipe, args.speakers, args.dataset_seed), args.wanted_words)
     results = []
     for seed in range(args.seeds):
-        out = args.out / "".join(wanted_words) / args.model / f"seed{seed}"
-        shutil.rmtree(out, ignore_errors=True)  # a fresh run: no checkpoint of an earlier one
+        out = args.out / lab.keyword_stem(args.wanted_words) / args.model / f"seed{seed}"
+        shutil.rmtree(out, ignore_errors=True)  # no model or run of an earlier invocation left beside it
         out.mkdir(parents=True)
         result = train_and_evaluate(processor, args.recordings, args.steps, out, args.model, seed)
         print(f"seed {seed}: balanced accuracy {result['balanced_accuracy']:.3f} "

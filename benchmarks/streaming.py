@@ -26,39 +26,30 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import challenge  # noqa: E402
-import models  # noqa: E402
+import lab  # noqa: E402
 import streaming  # noqa: E402
 import synthetic  # noqa: E402
 import test_tflite  # noqa: E402
+from benchmarks.runs import build_model, train_and_convert  # noqa: E402
 
 WANTED_WORDS = ["yes", "no"]
 
 
-def trained_model(steps, out):
-    """micro_kws_xs trained on the synthetic yes/no task and converted to int8; its path."""
+def trained_model(processor, steps, out):
+    """micro_kws_xs trained on the processor's task and converted to int8; the .tflite file's path."""
     import keras
 
-    import checkpoints
-    import convert
-    import train
-
-    processor = challenge.lab_audio_processor(synthetic.default_dataset(), WANTED_WORDS)
-    settings = processor.model_settings
-    flags = argparse.Namespace(
-        model_name="micro_kws_xs", background_volume=0.1, background_frequency=0.8, time_shift_ms=100.0,
-        sample_rate=16000, how_many_training_steps=steps, learning_rate="0.001,0.0001", eval_step_interval=250,
-        batch_size=100, train_dir=str(out / "training"), verbose=0)
+    flags = lab.flags(model_name="micro_kws_xs", wanted_words=",".join(processor.wanted_words),
+                      how_many_training_steps=steps, eval_step_interval=250, train_dir=str(out / "training"),
+                      verbose=0)
     keras.utils.set_random_seed(0)
-    model = models.get_model(settings, "micro_kws_xs")
-    train.train(model, processor, flags)
-    checkpoint = checkpoints.latest_checkpoint(checkpoints.checkpoint_dir(flags))
-    return convert.convert(model, processor, checkpoint, True, "int8", out / "micro_kws_xs_quantized.tflite")
+    model = build_model(flags.model_name, processor.model_settings)
+    return train_and_convert(model, processor, flags, out).int8_path
 
 
 def stream_figures(model_path, source_dir, noise_dir, split, minutes, out, name, runtime):
     """Metrics on a keyword stream and false alarms per hour on a keyword-free one."""
-    settings = models.lab_model_settings(WANTED_WORDS)
+    settings = lab.model_settings(WANTED_WORDS)
     seconds = minutes * 60
     samples, truth = streaming.make_stream(source_dir, WANTED_WORDS, duration_s=seconds, split=split,
                                            noise_dir=noise_dir, seed=0)
@@ -81,11 +72,11 @@ def main():
     parser.add_argument("--out", type=Path, default=ROOT / "build" / "streaming")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
-    model_path = args.model or trained_model(args.steps, args.out)
-    runtime = test_tflite.device_runtime()
     data_dir = synthetic.default_dataset()
-    processor = challenge.lab_audio_processor(data_dir, WANTED_WORDS)
+    processor = lab.audio_processor(data_dir, WANTED_WORDS)
     settings = processor.model_settings
+    model_path = args.model or trained_model(processor, args.steps, args.out)
+    runtime = test_tflite.device_runtime()
     clip_accuracy, _ = test_tflite.tflite_test(settings, processor, model_path, runtime=runtime)
     results = {"model": str(model_path), "runtime": runtime, "synthetic_clip_accuracy": round(clip_accuracy, 4),
                "synthetic": stream_figures(model_path, data_dir, None, "testing", args.minutes, args.out,

@@ -35,7 +35,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import data  # noqa: E402
-import models  # noqa: E402
+import lab  # noqa: E402
 import synthetic  # noqa: E402
 
 FRAME_SECONDS = 0.02
@@ -230,7 +230,7 @@ def main():
     if not args.recordings.is_dir():
         parser.exit(2, f"error: no folder {args.recordings}\n")
 
-    settings = models.lab_model_settings(["yes", "no"])
+    settings = lab.model_settings(["yes", "no"])
     try:
         real_by_word = real_clips(args.recordings, settings["sample_rate"])
         classes = class_names({word: len(clips) for word, clips in real_by_word.items()})

@@ -5,22 +5,22 @@
         [--pipelines store,per_step,seed_kit] [--steps micro_kws_xs=3000,reference_student=3000,ds_cnn=600]
         [--seeds 3] [--recordings ../shared/realdev] [--peer-dir /tmp/peers] [--data-dir DIR]
 
-Pipelines (the lab's yes/no task on the synthetic set, its augmentation, batch 100):
+Pipelines (the lab's yes/no task on the synthetic set, with the lab's augmentation and batch size):
   store     the kit's default: augmented features computed once into a store (data.STORED_VARIANTS
             variants per clip), then served
   per_step  the kit with stored_variants=0: augmentation and features computed at every step
   seed_kit  the seed kit's data.py (see ../shared/peers/README.md for where it comes from),
-            its get_data(TRAINING, 0.8, 0.1, 1600) as its train.py uses it
+            its get_data(TRAINING, ...) as its train.py calls it
 
 Each run is a fresh process: from the AudioProcessor's construction (reading the index, the audio
-and, for the store, computing it) to the end of `model.fit` over the model's steps (Adam, learning
-rate 0.001 then 0.0001 for the last fifth). "steps/s" is steps divided by that whole time; "after
-the first 10 %" times the last nine tenths of the steps alone (set-up, tracing and warm-up fall in
-the first tenth), the speed that decides a long schedule such as the lab's 15,000 steps. Then the
-final weights are scored on the synthetic test split and, with --recordings, on real recordings
-(balanced accuracy: mean recall over silence, unknown, yes, no). Runs are interleaved (seed by
-seed) so that a slow moment of the machine hits every pipeline alike; each figure is the mean and
-spread (sample standard deviation) over the seeds.
+and, for the store, computing it) to the end of `model.fit` over the model's steps (Adam with the
+lab's learning rates, each over the share of the steps it has in the lab's schedule). "steps/s" is
+steps divided by that whole time; "after the first 10 %" times the last nine tenths of the steps
+alone (set-up, tracing and warm-up fall in the first tenth), the speed that decides a long
+schedule such as the lab's. Then the final weights are scored on the synthetic test split and,
+with --recordings, on real recordings (balanced accuracy: mean recall over silence, unknown, yes,
+no). Runs are interleaved (seed by seed) so that a slow moment of the machine hits every pipeline
+alike; each figure is the mean and spread (sample standard deviation) over the seeds.
 
 `reference_student` is the instructor's reference model (instructor/solution/model.py); it is
 skipped where instructor/ is absent (the student kit).
@@ -38,52 +38,53 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from benchmarks.summary import mean_and_spread  # noqa: E402
+import lab  # noqa: E402
+from benchmarks.runs import build_model, mean_and_spread  # noqa: E402
 
 WANTED_WORDS = ["yes", "no"]
-SHARE = 25.0  # silence and unknown: 100 / label_count, as the lab sets them
-BATCH_SIZE = 100
-BACKGROUND_FREQUENCY, BACKGROUND_VOLUME, TIME_SHIFT_SAMPLES = 0.8, 0.1, 1600
+# The notebook's FLAGS for the task: the lab's shares, split, augmentation, batch size and learning rates.
+FLAGS = lab.flags(wanted_words=",".join(WANTED_WORDS))
+TIME_SHIFT_SAMPLES = int(FLAGS.time_shift_ms * lab.SAMPLE_RATE / 1000)
 DEFAULT_STEPS = "micro_kws_xs=3000,reference_student=3000,ds_cnn=600"
 WARM_UP_SHARE = 0.1  # the first tenth of the steps: excluded from the steady speed
 
 
-def build_model(name, settings):
-    """A zoo model, or the instructor's reference student model."""
-    import models
+def learning_rate_schedule(steps):
+    """The lab's learning rates over `steps`, each phase the share of them it has in the lab's schedule."""
+    import keras
+    import numpy as np
 
-    if name == "reference_student":
-        from instructor.solution.model import create_student_model
-
-        return create_student_model(settings)
-    return models.get_model(settings, name)
+    lab_steps = [int(s) for s in FLAGS.how_many_training_steps.split(",")]
+    boundaries = [int(steps * share) for share in np.cumsum(lab_steps)[:-1] / sum(lab_steps)]
+    rates = [float(r) for r in FLAGS.learning_rate.split(",")]
+    return keras.optimizers.schedules.PiecewiseConstantDecay(boundaries, rates)
 
 
 def training_dataset(pipeline, data_dir, settings, peer_dir, stored_variants):
     """The pipeline's repeated, batched training examples."""
     import tensorflow as tf
 
-    import challenge
-
     if pipeline == "seed_kit":
         sys.path.insert(0, str(peer_dir))
         import tum_data
 
+        # The seed kit's own AudioProcessor, given the lab's shares and split as its arguments.
         processor = tum_data.AudioProcessor(
-            data_url="http://127.0.0.1:9/none.tar.gz", data_dir=str(data_dir), silence_percentage=SHARE,
-            unknown_percentage=SHARE, wanted_words=WANTED_WORDS, validation_percentage=10,
-            testing_percentage=10, model_settings=settings, micro=True)
-        examples = processor.get_data(processor.Modes.TRAINING, BACKGROUND_FREQUENCY, BACKGROUND_VOLUME,
+            data_url="http://127.0.0.1:9/none.tar.gz", data_dir=str(data_dir),
+            silence_percentage=FLAGS.silence_percentage, unknown_percentage=FLAGS.unknown_percentage,
+            wanted_words=WANTED_WORDS, validation_percentage=FLAGS.validation_percentage,
+            testing_percentage=FLAGS.testing_percentage, model_settings=settings, micro=True)
+        examples = processor.get_data(processor.Modes.TRAINING, FLAGS.background_frequency, FLAGS.background_volume,
                                       TIME_SHIFT_SAMPLES)
         # Its features are [1, 49, 40, 1] images of the same values; the kit's models take them flat.
         examples = examples.map(lambda x, y: (tf.reshape(x, [settings["fingerprint_size"]]), y))
     else:
         variants = stored_variants if pipeline == "store" else 0
         # No cache: "end to end" includes making the store, as the seed kit's pipeline pays for its own.
-        processor = challenge.lab_audio_processor(data_dir, WANTED_WORDS, stored_variants=variants, cache=False)
-        examples = processor.get_data(processor.Modes.TRAINING, BACKGROUND_FREQUENCY, BACKGROUND_VOLUME,
+        processor = lab.audio_processor(data_dir, WANTED_WORDS, stored_variants=variants, cache=False)
+        examples = processor.get_data(processor.Modes.TRAINING, FLAGS.background_frequency, FLAGS.background_volume,
                                       TIME_SHIFT_SAMPLES)
-    return examples.repeat().batch(BATCH_SIZE).prefetch(tf.data.AUTOTUNE)
+    return examples.repeat().batch(FLAGS.batch_size).prefetch(tf.data.AUTOTUNE)
 
 
 def recordings_balanced_accuracy(model, recordings, settings):
@@ -105,16 +106,13 @@ def run_once(model_name, pipeline, seed, steps, data_dir, recordings, peer_dir, 
     import keras
     import numpy as np
 
-    import challenge
     import data
-    import models
 
     keras.utils.set_random_seed(seed)
-    settings = models.lab_model_settings(WANTED_WORDS)
+    settings = lab.model_settings(WANTED_WORDS)
     model = build_model(model_name, settings)
-    schedule = keras.optimizers.schedules.PiecewiseConstantDecay([int(steps * 0.8)], [0.001, 0.0001])
-    model.compile(optimizer=keras.optimizers.Adam(schedule), loss="sparse_categorical_crossentropy",
-                  metrics=["accuracy"])
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate_schedule(steps)),
+                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
 
     # Two fit calls over one optimizer: the first WARM_UP_SHARE of the steps (set-up, tracing and
     # warm-up fall in it), then the rest, timed on its own as the steady speed of a long schedule.
@@ -127,8 +125,8 @@ def run_once(model_name, pipeline, seed, steps, data_dir, recordings, peer_dir, 
     finished = time.perf_counter()
     seconds = finished - started
 
-    scorer = challenge.lab_audio_processor(data_dir, WANTED_WORDS)
-    test_features = scorer.get_data(scorer.Modes.TESTING).batch(BATCH_SIZE)
+    scorer = lab.audio_processor(data_dir, WANTED_WORDS)
+    test_features = scorer.get_data(scorer.Modes.TESTING).batch(FLAGS.batch_size)
     predicted = np.argmax(model.predict(test_features, verbose=0), axis=1)
     result = {"model": model_name, "pipeline": pipeline, "seed": seed, "steps": steps,
               "seconds": round(seconds, 1), "steps_per_s": round(steps / seconds, 2),

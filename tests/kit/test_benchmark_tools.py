@@ -1,13 +1,14 @@
 """The benchmarks' own arithmetic: what synthetic_vs_real measures, how real_speech, training and
-kit_versions sum up seeds."""
+kit_versions sum up seeds, and the shared run helpers of benchmarks/runs.py."""
 
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from benchmarks import kit_versions, real_speech, synthetic_vs_real, training
+from benchmarks import kit_versions, real_speech, runs, synthetic_vs_real, training
 from conftest import ROOT
 
 
@@ -126,8 +127,42 @@ def test_kit_versions_names_a_commit_it_cannot_check_out_and_leaves_no_worktree(
 
 
 def test_a_figure_over_runs_is_shown_as_mean_and_sample_spread():
-    from benchmarks.summary import mean_and_spread, mean_sd
+    assert runs.mean_sd([1.0, 3.0]) == (2.0, 2 ** 0.5)
+    assert runs.mean_and_spread([1.0, 3.0]) == "2 ± 1.4"
+    assert runs.mean_and_spread([0.8125]) == "0.812"
 
-    assert mean_sd([1.0, 3.0]) == (2.0, 2 ** 0.5)
-    assert mean_and_spread([1.0, 3.0]) == "2 ± 1.4"
-    assert mean_and_spread([0.8125]) == "0.812"
+
+def test_plus_minus_gives_mean_and_spread_with_fixed_decimals():
+    assert runs.plus_minus(0.91234, 0.0213) == "0.912 ± 0.021"
+    assert runs.plus_minus(*runs.mean_sd([12.0, 14.0]), decimals=1) == "13.0 ± 1.4"
+
+
+def test_the_epoch_timer_leaves_out_the_first_epoch_and_gives_steps_per_second():
+    timer = runs.EpochTimer()
+    for epoch in range(3):
+        timer.on_epoch_begin(epoch)
+        timer.on_epoch_end(epoch)
+    assert len(timer.seconds) == 2
+    timer.seconds = [2.0, 3.0]
+    assert timer.steps_per_second(250) == pytest.approx(100.0)
+
+
+def test_the_epoch_timer_says_so_when_no_epoch_after_the_first_was_timed():
+    with pytest.raises(ValueError, match="more than one epoch"):
+        runs.EpochTimer().steps_per_second(250)
+
+
+def test_train_and_convert_gives_the_run_s_best_checkpoint_and_both_models(audio_processor, model_settings, tmp_path):
+    import keras
+
+    from conftest import lab_flags
+
+    keras.utils.set_random_seed(0)
+    flags = lab_flags(tmp_path, how_many_training_steps="20,10", eval_step_interval=15)
+    trained = runs.train_and_convert(runs.build_model(flags.model_name, model_settings), audio_processor, flags,
+                                     tmp_path / "out")
+    checkpoint = Path(trained.checkpoint)  # <train_dir>/<model>_<keywords>/<run>/best/<model>_<accuracy>.weights.h5
+    assert checkpoint.parent.name == "best" and checkpoint.parents[3] == tmp_path / "training"
+    assert trained.float_path == tmp_path / "out" / "micro_kws_xs.tflite" and trained.float_path.is_file()
+    assert trained.int8_path == tmp_path / "out" / "micro_kws_xs_quantized.tflite" and trained.int8_path.is_file()
+    assert 0.0 <= trained.test_accuracy <= 1.0

@@ -214,6 +214,33 @@ def features_from_audio(audio, model_settings, micro=True):
     return tf.reshape(features, [model_settings["fingerprint_size"]])
 
 
+def mask_features(features, seed, model_settings, time_mask_frames, frequency_mask_channels):
+    """TensorFlow graph: SpecAugment-style masks (Park et al., 2019) on a batch of flat features.
+
+    Each example gets one band of up to time_mask_frames consecutive frames and one band of up to
+    frequency_mask_channels consecutive channels, each of a random width (0 included) at a random
+    place, set to the example's mean value, so that a word cannot be learned from one cue alone.
+    0 turns a band off. The draw is stateless: the same seed ([2] int64) masks the same way.
+    """
+    batch = tf.shape(features)[0]
+    frames, channels = model_settings["spectrogram_length"], model_settings["dct_coefficient_count"]
+    image = tf.reshape(features, [batch, frames, channels])
+    seeds = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), 4)
+
+    def band(widest, size, width_seed, start_seed):
+        """[batch, size] booleans: True inside each example's band."""
+        width = tf.floor(tf.random.stateless_uniform([batch], width_seed) * (widest + 1))
+        start = tf.floor(tf.random.stateless_uniform([batch], start_seed) * (size - width + 1))
+        positions = tf.range(size, dtype=tf.float32)[None, :]
+        return (positions >= start[:, None]) & (positions < (start + width)[:, None])
+
+    in_time_band = band(time_mask_frames, frames, seeds[0], seeds[1])
+    in_frequency_band = band(frequency_mask_channels, channels, seeds[2], seeds[3])
+    masked = in_time_band[:, :, None] | in_frequency_band[:, None, :]
+    mean = tf.reduce_mean(image, axis=[1, 2], keepdims=True)
+    return tf.reshape(tf.where(masked, mean, image), [batch, frames * channels])
+
+
 def compute_features(samples, model_settings, micro=True):
     """Features of one clip, through the same code as `AudioProcessor.get_data`.
 
@@ -866,12 +893,15 @@ class AudioProcessor:
         """The label index of every example of a split, in the order get_data serves them."""
         return np.array([self.word_to_index[entry["label"]] for entry in self.data_index[mode]], np.int32)
 
-    def get_data(self, mode, background_frequency=0, background_volume_range=0, time_shift_samples=0):
+    def get_data(self, mode, background_frequency=0, background_volume_range=0, time_shift_samples=0,
+                 time_mask_frames=0, frequency_mask_channels=0):
         """A tf.data.Dataset of (features float32[fingerprint_size], label int32) for a split.
 
         Training examples are augmented: a random time shift of up to time_shift_samples (zero
         padded), and background noise mixed in with probability background_frequency at a volume
-        drawn from [0, background_volume_range]. Silence is background noise alone. Each pass
+        drawn from [0, background_volume_range]. Silence is background noise alone. With
+        time_mask_frames or frequency_mask_channels above 0, every training example served is
+        masked as well (mask_features), anew at every pass: the store keeps unmasked features. Each pass
         serves every example once, in a new order, as one of its stored variants (or, with
         stored_variants=0, augmented anew). Validation and testing are deterministic: the same
         features at every call, their silence a fixed slice of noise.
@@ -880,16 +910,31 @@ class AudioProcessor:
             raise ValueError(f"mode must be one of {list(self.Modes)}, got {mode!r}.")
         labels = self.labels(mode)
         if mode != self.Modes.TRAINING:
-            if background_frequency or background_volume_range or time_shift_samples:
+            if background_frequency or background_volume_range or time_shift_samples or time_mask_frames \
+                    or frequency_mask_channels:
                 raise ValueError("Augmentation settings apply to Modes.TRAINING only.")
             if mode not in self._features:
                 self._features[mode] = self._cached_features(mode)
             return self._served_in_order(self._features[mode], labels)
 
         if not self.stored_variants:
-            return self._per_step_dataset(background_frequency, background_volume_range, time_shift_samples)
-        store = self.feature_store(background_frequency, background_volume_range, time_shift_samples)
-        return self._stored_dataset(store)
+            dataset = self._per_step_dataset(background_frequency, background_volume_range, time_shift_samples)
+        else:
+            store = self.feature_store(background_frequency, background_volume_range, time_shift_samples)
+            dataset = self._stored_dataset(store)
+        if time_mask_frames or frequency_mask_channels:
+            dataset = self._masked(dataset, time_mask_frames, frequency_mask_channels)
+        return dataset
+
+    def _masked(self, dataset, time_mask_frames, frequency_mask_channels):
+        """The examples of dataset with mask_features applied, AUGMENT_BATCH at a time."""
+        seeds = tf.data.Dataset.random(seed=RANDOM_SEED + 1, rerandomize_each_iteration=True).batch(2)
+
+        def mask(batch, seed):
+            features, labels = batch
+            return mask_features(features, seed, self.model_settings, time_mask_frames, frequency_mask_channels), labels
+
+        return tf.data.Dataset.zip(dataset.batch(AUGMENT_BATCH), seeds).map(mask).unbatch()
 
     @staticmethod
     def _served_in_order(features, labels):

@@ -129,6 +129,8 @@ def flags(**overrides):
         "background_volume": 0.1,
         "background_frequency": 0.8,
         "time_shift_ms": 100.0,
+        "time_mask_frames": 0,
+        "frequency_mask_channels": 0,
         "validation_percentage": VALIDATION_PERCENTAGE,
         "testing_percentage": TESTING_PERCENTAGE,
         **AUDIO_SETTINGS,

@@ -45,6 +45,8 @@ def run_record(model, audio_processor, flags, architecture):
             "background_volume": flags.background_volume,
             "background_frequency": flags.background_frequency,
             "time_shift_ms": flags.time_shift_ms,
+            "time_mask_frames": getattr(flags, "time_mask_frames", 0),
+            "frequency_mask_channels": getattr(flags, "frequency_mask_channels", 0),
         },
         "schedule": {"how_many_training_steps": str(flags.how_many_training_steps),
                      "learning_rate": str(flags.learning_rate), "batch_size": flags.batch_size},

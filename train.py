@@ -124,6 +124,8 @@ def train(model, audio_processor, flags, extra_callbacks=(), run_dir=None):
         flags.background_frequency,
         flags.background_volume,
         int((flags.time_shift_ms * audio_processor.model_settings["sample_rate"]) / 1000),
+        time_mask_frames=getattr(flags, "time_mask_frames", 0),
+        frequency_mask_channels=getattr(flags, "frequency_mask_channels", 0),
     )
     train_data = train_data.repeat().batch(flags.batch_size).prefetch(tf.data.AUTOTUNE)
     val_data = audio_processor.get_data(modes.VALIDATION).batch(flags.batch_size).prefetch(tf.data.AUTOTUNE)

@@ -13,7 +13,8 @@ def _features(model_settings, batch=64, seed=0):
 
 
 def _images(features, model_settings):
-    return np.asarray(features).reshape(-1, model_settings["spectrogram_length"], model_settings["dct_coefficient_count"])
+    shape = (-1, model_settings["spectrogram_length"], model_settings["dct_coefficient_count"])
+    return np.asarray(features).reshape(shape)
 
 
 def _masked_bands(before, after, model_settings):

@@ -50,14 +50,15 @@ def dataset_for(recipe, speakers, dataset_seed):
     return synthetic.make_synthetic_dataset(data_dir, seed=dataset_seed, speakers=speakers, recipe=recipe)
 
 
-def train_and_evaluate(processor, recordings, steps, out, model_name, seed):
-    """Trains one model with the lab's augmentation, converts it to int8, scores it; returns a dict."""
+def train_and_evaluate(processor, recordings, steps, out, model_name, seed, flag_overrides=None):
+    """Trains one model with the lab's augmentation (and flag_overrides, e.g. masks), converts it to
+    int8, scores it; returns a dict."""
     import keras
 
     settings = processor.model_settings
     flags = lab.flags(model_name=model_name, wanted_words=",".join(processor.wanted_words),
                       how_many_training_steps=steps, eval_step_interval=500, train_dir=str(out / "training"),
-                      verbose=0)
+                      verbose=0, **(flag_overrides or {}))
     keras.utils.set_random_seed(seed)
     model = build_model(model_name, settings)
     started = time.time()
@@ -107,15 +108,18 @@ def main():
     parser.add_argument("--steps", default="8000,2000")
     parser.add_argument("--seeds", type=int, default=3, help="training runs, seeds 0..N-1")
     parser.add_argument("--recipe", type=json.loads, default={}, help="JSON overrides of synthetic.RECIPE")
+    parser.add_argument("--flags", type=json.loads, default={},
+                        help='JSON overrides of lab.flags, e.g. \'{"time_mask_frames": 10}\'')
     parser.add_argument("--speakers", type=int, default=synthetic.DEFAULT_SPEAKERS)
     parser.add_argument("--dataset-seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=ROOT / "build" / "real_speech")
     args = parser.parse_args()
     if not args.recordings.is_dir():
         parser.exit(2, f"error: no folder {args.recordings}\n")
-    unknown = sorted(set(args.recipe) - set(synthetic.RECIPE))
+    unknown = sorted(set(args.recipe) - set(synthetic.RECIPE)) + sorted(set(args.flags) - set(vars(lab.flags())))
     if unknown or args.model not in [*models.ARCHITECTURES, "reference_student"] or args.seeds < 1:
-        parser.exit(2, f"error: --recipe keys must be among {sorted(synthetic.RECIPE)} (got {unknown}), "
+        parser.exit(2, f"error: --recipe keys must be among {sorted(synthetic.RECIPE)} and --flags keys among "
+                       f"lab.flags()'s (got {unknown}), "
                        f"--model one of {sorted(models.ARCHITECTURES)}, --seeds at least 1\n")
 
     processor = lab.audio_processor(dataset_for(args.recipe, args.speakers, args.dataset_seed), args.wanted_words)
@@ -124,7 +128,7 @@ def main():
         out = args.out / lab.keyword_stem(args.wanted_words) / args.model / f"seed{seed}"
         shutil.rmtree(out, ignore_errors=True)  # no model or run of an earlier invocation left beside it
         out.mkdir(parents=True)
-        result = train_and_evaluate(processor, args.recordings, args.steps, out, args.model, seed)
+        result = train_and_evaluate(processor, args.recordings, args.steps, out, args.model, seed, args.flags)
         print(f"seed {seed}: balanced accuracy {result['balanced_accuracy']:.3f} "
               f"(" + ", ".join(f"{k} {v:.2f}" for k, v in result["per_class"].items()) + "), "
               f"synthetic test {result['synthetic_test_accuracy']:.3f}, {result['training_seconds']:.0f} s", flush=True)
@@ -133,6 +137,7 @@ def main():
     print_summary(summary, processor.words_list)
     print(json.dumps({
         "wanted_words": args.wanted_words, "model": args.model, "steps": args.steps, "recipe": args.recipe,
+        "flags": args.flags,
         "seeds": args.seeds, "count": results[0]["count"],
         **{key: [round(v, 3) for v in summary[key]]
            for key in ("balanced_accuracy", "accuracy", "synthetic_test_accuracy")},

@@ -260,7 +260,7 @@ def main(argv=None):
                         help="default: litert for --recordings, the device's for --stream (tflm, or "
                              "litert_reference where TFLite-Micro is not installed)")
     args = parser.parse_args(argv)
-    wanted_words = args.wanted_words.split(",")
+    wanted_words = lab.keywords(args.wanted_words)
     model_settings = lab.model_settings(wanted_words)
     try:
         if args.recordings:

@@ -195,6 +195,15 @@ def get_model(model_settings, model_architecture, model_name=None, batch_size=No
     return model
 
 
+def is_starting_point(model, model_settings):
+    """Whether a model is still micro_kws_xs, the challenge's starting point: the same layers with
+    the same output shapes (what the untouched student/model.py builds)."""
+    def signature(m):
+        return [(type(layer).__name__, tuple(layer.output.shape)) for layer in m.layers]
+
+    return signature(model) == signature(create_micro_kws_xs_model(model_settings))
+
+
 def with_batch_size(model, batch_size):
     """A copy of a functional model whose input has a fixed batch size, sharing no weights.
 

@@ -8,6 +8,8 @@
 Pipelines (the lab's yes/no task on the synthetic set, with the lab's augmentation and batch size):
   store     the kit's default: augmented features computed once into a store (data.STORED_VARIANTS
             variants per clip), then served
+  store_masked  the store, each example served with SpecAugment-style masks (MASKS: a band of up to
+            10 frames and one of up to 8 channels, data.mask_features)
   per_step  the kit with stored_variants=0: augmentation and features computed at every step
   seed_kit  the seed kit's data.py (see ../shared/peers/README.md for where it comes from),
             its get_data(TRAINING, ...) as its train.py calls it
@@ -47,6 +49,7 @@ FLAGS = lab.flags(wanted_words=",".join(WANTED_WORDS))
 TIME_SHIFT_SAMPLES = int(FLAGS.time_shift_ms * lab.SAMPLE_RATE / 1000)
 DEFAULT_STEPS = "micro_kws_xs=3000,reference_student=3000,ds_cnn=600"
 WARM_UP_SHARE = 0.1  # the first tenth of the steps: excluded from the steady speed
+MASKS = {"time_mask_frames": 10, "frequency_mask_channels": 8}  # the store_masked pipeline's
 
 
 def learning_rate_schedule(steps):
@@ -79,11 +82,11 @@ def training_dataset(pipeline, data_dir, settings, peer_dir, stored_variants):
         # Its features are [1, 49, 40, 1] images of the same values; the kit's models take them flat.
         examples = examples.map(lambda x, y: (tf.reshape(x, [settings["fingerprint_size"]]), y))
     else:
-        variants = stored_variants if pipeline == "store" else 0
+        variants = 0 if pipeline == "per_step" else stored_variants
         # No cache: "end to end" includes making the store, as the seed kit's pipeline pays for its own.
         processor = lab.audio_processor(data_dir, WANTED_WORDS, stored_variants=variants, cache=False)
         examples = processor.get_data(processor.Modes.TRAINING, FLAGS.background_frequency, FLAGS.background_volume,
-                                      TIME_SHIFT_SAMPLES)
+                                      TIME_SHIFT_SAMPLES, **(MASKS if pipeline == "store_masked" else {}))
     return examples.repeat().batch(FLAGS.batch_size).prefetch(tf.data.AUTOTUNE)
 
 

@@ -946,7 +946,9 @@ class AudioProcessor:
             batch = tf.numpy_function(lambda rows: features[rows], [rows], dtype, stateful=False)
             return tf.ensure_shape(batch, [None, features.shape[1]]), tf.gather(labels, rows)
 
-        return tf.data.Dataset.range(len(labels)).batch(256).map(gather).unbatch()
+        # The count stated: Keras then knows where a pass ends (no "ran out of data" warning).
+        dataset = tf.data.Dataset.range(len(labels)).batch(256).map(gather).unbatch()
+        return dataset.apply(tf.data.experimental.assert_cardinality(len(labels)))
 
     def feature_store(self, background_frequency, background_volume_range, time_shift_samples):
         """The augmented training features, `stored_variants` independent draws per clip, made once.

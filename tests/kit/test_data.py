@@ -329,3 +329,9 @@ def test_stored_variants_zero_augments_every_example_anew(small_dataset, model_s
     first = sorted(float(x.numpy().sum()) for x, _ in dataset)
     assert first != sorted(float(x.numpy().sum()) for x, _ in dataset)
     assert processor.stored_variants == 0
+
+
+def test_validation_and_test_sets_state_their_size_so_keras_sees_where_a_pass_ends(audio_processor):
+    # Without it Keras warns "Your input ran out of data" after every validation, misleading students.
+    for mode in (audio_processor.Modes.VALIDATION, audio_processor.Modes.TESTING):
+        assert int(audio_processor.get_data(mode).cardinality()) == audio_processor.set_size(mode)

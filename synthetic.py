@@ -379,7 +379,7 @@ def _flite_speech(speaker, word, rng, recipe):
     """A Flite speaker saying word, at 16 kHz, its pitch, tempo and vocal tract varied a little."""
     import flite_voices
 
-    endings = recipe["endings"]
+    endings = recipe["endings"]  # drawn as for eSpeak, though Flite says a lone word alike with any
     tempo = speaker["tempo"] * rng.uniform(*recipe["utterance_rate_range"])
     speech, rate = flite_voices.speak(
         flite_voices.find_flite(), word + endings[rng.integers(len(endings))], speaker["voice"],

@@ -7,6 +7,8 @@ on this machine, so the whole lab runs without network access (how long it takes
 A "speaker" is a fixed eSpeak voice configuration (language voice, variant, base pitch, pitch range,
 speaking rate and vocal-tract length); every utterance varies these a little and is placed at a
 random onset, in a randomly drawn room, through a randomly drawn microphone, at a random level.
+An option of the recipe (FLITE_RECIPE) has a share of the speakers spoken by Flite instead, whose
+voices are built from recordings of real people (flite_voices.py); the default set is eSpeak only.
 Speaker ids are hashed by `speech_commands.which_set` like real speakers, so the splits stay speaker-disjoint.
 
 What it is good for: running and testing the whole flow, and learning the keyword task well enough
@@ -110,6 +112,21 @@ RECIPE = {
     # second, as about one real Speech Commands clip in six is.
     "zero_padding_probability": 0.0,
 }
+
+# The Flite option: a share of the speakers are Flite voices (flite_voices.py), each made into many
+# speakers by its own pitch, tempo and vocal-tract length (RECIPE["vocal_tract_range"]); their
+# utterances vary by the recipe's endings, utterance_rate_range and utterance_tract_range, and pass
+# through the same rooms, microphones, levels and noise. Needs the `flite` program. A recipe that
+# names any of these entries gets all of them (and records them in its marker, with the engines'
+# versions); RECIPE itself stays without them, so the default set and its marker are unchanged.
+FLITE_RECIPE = {
+    "flite_share": 0.0,  # share of speakers spoken by Flite, drawn per speaker (0: none)
+    "flite_voices": ["awb", "rms", "slt", "kal16"],
+    "flite_pitch_range": [0.8, 1.3],  # speakers' pitch, a factor of the voice's own (rms keeps its own)
+    "flite_tempo_range": [0.8, 1.25],  # speakers' speaking rate, a factor of the voice's own
+}
+FLITE_PITCH_JITTER = 0.04  # each utterance's pitch: its speaker's times exp(normal(0, this))
+FLITE_STREAM = 2  # the speaker's random stream (after seed and id) that draws its engine and Flite voice
 
 SAMPLE_RATE = speech_commands.SAMPLE_RATE
 CLIP_SAMPLES = SAMPLE_RATE * speech_commands.CLIP_DURATION_MS // 1000
@@ -223,6 +240,15 @@ class ESpeak:
         return np.concatenate(self._chunks).astype(np.float32) / 32768.0
 
 
+def espeak_version():
+    """The version of the eSpeak NG library the kit speaks with, e.g. "1.52.0"."""
+    import espeakng_loader
+
+    lib = ctypes.CDLL(espeakng_loader.get_library_path())
+    lib.espeak_Info.restype = ctypes.c_char_p
+    return lib.espeak_Info(None).decode()
+
+
 # --- Speakers and utterances --------------------------------------------------------------------
 
 
@@ -253,11 +279,13 @@ def make_speaker(speaker_id, seed, recipe=RECIPE, exclude=WORDS):
     """A fixed voice configuration for one synthetic speaker, drawn from its id.
 
     The speaker also says recipe["extra_unknown_words"] words of EXTRA_UNKNOWN_WORDS (none of `exclude`).
+    With recipe["flite_share"] > 0 that share of speakers (drawn from a stream of their own, so the
+    others keep the voices they have without Flite) are Flite voices: {"engine": "flite", ...}.
     """
     rng = np.random.default_rng([seed, int(speaker_id, 16)])
     pool = [w for w in EXTRA_UNKNOWN_WORDS if w not in exclude]
     extra_words = min(recipe["extra_unknown_words"], len(pool))
-    return {
+    speaker = {
         "extra_words": [str(w) for w in rng.choice(pool, size=extra_words, replace=False)],
         "id": speaker_id,
         "voice": ENGLISH_VOICES[rng.integers(len(ENGLISH_VOICES))],
@@ -267,6 +295,19 @@ def make_speaker(speaker_id, seed, recipe=RECIPE, exclude=WORDS):
         "rate": int(rng.integers(*recipe["rate_range"])),  # words per minute
         "vocal_tract": float(rng.uniform(*recipe["vocal_tract_range"])),  # >1: shorter tract, higher formants
     }
+    engine_rng = np.random.default_rng([seed, int(speaker_id, 16), FLITE_STREAM])
+    if engine_rng.random() < recipe.get("flite_share", 0.0):
+        voices = recipe["flite_voices"]
+        return {
+            "extra_words": speaker["extra_words"],
+            "id": speaker_id,
+            "engine": "flite",
+            "voice": str(voices[engine_rng.integers(len(voices))]),
+            "pitch": float(engine_rng.uniform(*recipe["flite_pitch_range"])),  # f0 factor
+            "tempo": float(engine_rng.uniform(*recipe["flite_tempo_range"])),  # rate factor
+            "vocal_tract": float(engine_rng.uniform(*recipe["vocal_tract_range"])),
+        }
+    return speaker
 
 
 def _room_impulse_response(rng, rt60, sample_rate):
@@ -303,7 +344,20 @@ def _microphone(rng, audio, band_limit_probability):
 
 
 def render_utterance(espeak, speaker, word, rng, recipe=RECIPE):
-    """One second of `speaker` saying `word`: float32 samples at 16 kHz."""
+    """One second of `speaker` saying `word`: float32 samples at 16 kHz.
+
+    espeak (an ESpeak) speaks eSpeak speakers; a Flite speaker is spoken by the flite program.
+    Either way the word then passes through the same room, microphone, level and noise.
+    """
+    if speaker.get("engine") == "flite":
+        speech = _flite_speech(speaker, word, rng, recipe)
+    else:
+        speech = _espeak_speech(espeak, speaker, word, rng, recipe)
+    return _record(speech, rng, recipe)
+
+
+def _espeak_speech(espeak, speaker, word, rng, recipe):
+    """An eSpeak speaker saying word, at 16 kHz, its pitch, rate and vocal tract varied a little."""
     voice = f"{speaker['voice']}+{speaker['variant']}"
     endings = recipe["endings"]
     speech = espeak.speak(
@@ -318,8 +372,32 @@ def render_utterance(espeak, speaker, word, rng, recipe=RECIPE):
     # pitch and formants together, like a longer or shorter vocal tract.
     tract = speaker["vocal_tract"] * rng.uniform(*recipe["utterance_tract_range"])
     up, down = SAMPLE_RATE // 50, int(round(espeak.sample_rate / tract / 50))
-    speech = scipy.signal.resample_poly(speech, up, down, window=_resampling_filter(up, down))
-    # Trim eSpeak's leading and trailing silence, keep at most 0.95 s.
+    return scipy.signal.resample_poly(speech, up, down, window=_resampling_filter(up, down))
+
+
+def _flite_speech(speaker, word, rng, recipe):
+    """A Flite speaker saying word, at 16 kHz, its pitch, tempo and vocal tract varied a little."""
+    import flite_voices
+
+    endings = recipe["endings"]  # drawn as for eSpeak, though Flite says a lone word alike with any
+    tempo = speaker["tempo"] * rng.uniform(*recipe["utterance_rate_range"])
+    speech, rate = flite_voices.speak(
+        flite_voices.find_flite(), word + endings[rng.integers(len(endings))], speaker["voice"],
+        f0_shift=speaker["pitch"] * np.exp(rng.normal(0, FLITE_PITCH_JITTER)), duration_stretch=1 / tempo)
+    # As for eSpeak: read as if recorded at a slightly other rate, for a longer or shorter vocal tract.
+    tract = speaker["vocal_tract"] * rng.uniform(*recipe["utterance_tract_range"])
+    up, down = SAMPLE_RATE // 50, int(round(rate / tract / 50))
+    common = np.gcd(up, down)  # resample_poly reduces the ratio before it applies a given filter
+    up, down = up // common, down // common
+    if up == down:
+        return speech
+    return scipy.signal.resample_poly(speech, up, down, window=_resampling_filter(up, down))
+
+
+def _record(speech, rng, recipe):
+    """One second clip of speech (16 kHz) at a random onset, in a random room, through a random
+    microphone, at a random level, over the clip's own noise."""
+    # Trim the engine's leading and trailing silence, keep at most 0.95 s.
     loud = np.flatnonzero(np.abs(speech) > 0.02 * (np.max(np.abs(speech)) + 1e-9))
     if len(loud):
         speech = speech[loud[0] : loud[-1] + 1]
@@ -504,24 +582,53 @@ def _worker():
         *task["arguments"])
 
 
-def _settings(seed, speakers, words, recipe):
-    """What a dataset is made from, as recorded in its marker file."""
+def _settings(seed, speakers, words, recipe, engines=None):
+    """What a dataset is made from, as recorded in its marker file; engines ({name: version}) is
+    recorded where a recipe uses an engine besides eSpeak."""
     # version 5: no voice variant draws from the C library's rand() (see VARIANTS)
-    return {"seed": seed, "speakers": speakers, "words": list(words), "recipe": recipe, "version": 5}
+    settings = {"seed": seed, "speakers": speakers, "words": list(words), "recipe": recipe, "version": 5}
+    return settings if engines is None else {**settings, "engines": engines}
+
+
+def full_recipe(overrides=None):
+    """RECIPE with overrides; with FLITE_RECIPE's entries too where the overrides name any of them."""
+    overrides = overrides or {}
+    if any(key in FLITE_RECIPE for key in overrides):
+        return {**RECIPE, **FLITE_RECIPE, **overrides}
+    return {**RECIPE, **overrides}
+
+
+def engines_of(recipe):
+    """The engines a recipe speaks with and their versions, {"espeak-ng": ..., "flite": ...}, or None
+    for eSpeak alone (as the default set). Checks first that Flite and the recipe's voices are there:
+    a RuntimeError says how to install Flite, a ValueError names a voice it lacks."""
+    if recipe.get("flite_share", 0.0) <= 0:
+        return None
+    import flite_voices
+
+    if not 0 < recipe["flite_share"] <= 1 or not recipe["flite_voices"]:
+        raise ValueError(f"flite_share must lie in (0, 1] and flite_voices name at least one voice, got "
+                         f"{recipe['flite_share']} and {recipe['flite_voices']}.")
+    flite = flite_voices.find_flite()
+    missing = sorted(set(recipe["flite_voices"]) - set(flite_voices.available_voices(flite)))
+    if missing:
+        raise ValueError(f"This flite has no voice(s) {missing}; it has {flite_voices.available_voices(flite)}.")
+    return {"espeak-ng": espeak_version(), "flite": flite_voices.flite_version(flite)}
 
 
 def make_synthetic_dataset(data_dir, seed=0, speakers=DEFAULT_SPEAKERS, words=WORDS, recipe=None, processes=None):
     """Writes the synthetic dataset into data_dir (or reuses it) and returns its path.
 
     Every speaker says each of `words` (the core words CORE_REPETITIONS times) and a few other
-    English words, which serve as more unknowns; `recipe` overrides entries of RECIPE.
+    English words, which serve as more unknowns; `recipe` overrides entries of RECIPE (or of
+    FLITE_RECIPE, for Flite voices: the `flite` program must then be installed).
 
     Deterministic for given arguments. The set is built in a temporary folder beside data_dir and
     renamed when complete, so an interrupted run never leaves a dataset that looks complete.
     """
     data_dir = Path(data_dir)
-    recipe = {**RECIPE, **(recipe or {})}
-    settings = _settings(seed, speakers, words, recipe)
+    recipe = full_recipe(recipe)
+    settings = _settings(seed, speakers, words, recipe, engines_of(recipe))
     marker = data_dir / MARKER_NAME
     if marker.exists():
         if json.loads(marker.read_text()) == settings:

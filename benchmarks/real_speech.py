@@ -116,9 +116,10 @@ def main():
     args = parser.parse_args()
     if not args.recordings.is_dir():
         parser.exit(2, f"error: no folder {args.recordings}\n")
-    unknown = sorted(set(args.recipe) - set(synthetic.RECIPE)) + sorted(set(args.flags) - set(vars(lab.flags())))
+    recipe_keys = set(synthetic.RECIPE) | set(synthetic.FLITE_RECIPE)  # the Flite option's too
+    unknown = sorted(set(args.recipe) - recipe_keys) + sorted(set(args.flags) - set(vars(lab.flags())))
     if unknown or args.model not in [*models.ARCHITECTURES, "reference_student"] or args.seeds < 1:
-        parser.exit(2, f"error: --recipe keys must be among {sorted(synthetic.RECIPE)} and --flags keys among "
+        parser.exit(2, f"error: --recipe keys must be among {sorted(recipe_keys)} and --flags keys among "
                        f"lab.flags()'s (got {unknown}), "
                        f"--model one of {sorted(models.ARCHITECTURES)}, --seeds at least 1\n")
 

@@ -79,6 +79,22 @@ def converted_xs(trained_xs, audio_processor, tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def untrained_int8(audio_processor, model_settings, tmp_path_factory):
+    """ds_cnn, cnn and dnn with seeded random weights, converted to int8: {name: (Keras model, .tflite path)}.
+    Operators, sizes, MACs and memory plans do not depend on the weights."""
+    import keras
+
+    import convert
+    import models
+
+    keras.utils.set_random_seed(1)
+    out = tmp_path_factory.mktemp("untrained")
+    built = {name: models.get_model(model_settings, name) for name in ("ds_cnn", "cnn", "dnn")}
+    return {name: (model, convert.convert(model, audio_processor, None, True, "int8", out / f"{name}.tflite"))
+            for name, model in built.items()}
+
+
+@pytest.fixture(scope="session")
 def environment_without_tflite_micro(tmp_path_factory):
     """Environment variables for a subprocess in which tflite_micro cannot be imported, as on macOS,
     Windows or Linux on ARM: a package of that name ahead on PYTHONPATH raises ImportError."""

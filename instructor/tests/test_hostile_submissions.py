@@ -279,11 +279,9 @@ def test_a_value_nested_thousands_deep_is_described_without_crashing_the_report(
 def test_text_files_the_grader_reads_itself_are_capped(tmp_path, graded_code, monkeypatch):
     """names.txt, words.txt and manifest.json are read by the grader's own process (no memory limit):
     50 MiB of newlines would be 50 million lines in its memory, per job."""
-    import submit
-
     read = []
     real_read_lines = lab.read_lines
-    monkeypatch.setattr(submit, "read_lines", lambda path: read.append(Path(path).name) or real_read_lines(path))
+    monkeypatch.setattr(lab, "read_lines", lambda path: read.append(Path(path).name) or real_read_lines(path))
     row = _row(tmp_path, {**STUDENT_CODE, "names.txt": "\n" * (grade.TEXT_CAP_BYTES + 1)})
     assert row["status"] == "refused-submission" and "names.txt" in row["error"], row
     assert "names.txt" not in read

@@ -5,20 +5,9 @@ import pytest
 
 import convert
 import estimate
-import models
 from instructor.solution import estimate as reference
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def int8_models(audio_processor, model_settings, tmp_path_factory):
-    """Untrained int8 ds_cnn and cnn (weights do not change sizes or MACs)."""
-    out = tmp_path_factory.mktemp("reference")
-    built = {name: models.get_model(model_settings, name) for name in ("ds_cnn", "cnn")}
-    paths = {name: convert.convert(model, audio_processor, None, True, "int8", out / f"{name}.tflite")
-             for name, model in built.items()}
-    return built, paths
 
 
 def test_micro_kws_xs_needs_48000_macs(converted_xs):
@@ -58,10 +47,9 @@ def _macs_from_layer_shapes(model):
 
 
 @pytest.mark.parametrize("name", ["ds_cnn", "cnn"])
-def test_macs_match_a_count_from_the_layer_shapes(int8_models, name):
-    built, paths = int8_models
-    assert estimate.estimate_model_macs(estimate.load_model(paths[name]), reference) == (
-        _macs_from_layer_shapes(built[name]))
+def test_macs_match_a_count_from_the_layer_shapes(untrained_int8, name):
+    model, path = untrained_int8[name]
+    assert estimate.estimate_model_macs(estimate.load_model(path), reference) == _macs_from_layer_shapes(model)
 
 
 def test_the_layer_table_has_a_row_per_operator(converted_xs):

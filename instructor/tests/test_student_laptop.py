@@ -80,7 +80,7 @@ def converted_student(tmp_path_factory, audio_processor, model_settings):
 
     keras.utils.set_random_seed(0)
     flags = lab_flags(tmp_path_factory.mktemp("trained_student"), model_name="kws_model_student",
-                      how_many_training_steps="100,50", eval_step_interval=50)
+                      how_many_training_steps="20,0", eval_step_interval=20)
     model = create_student_model(model_settings)
     model.name = "kws_model_student"
     _, _, run_dir = train.train(model, audio_processor, flags)

@@ -4,7 +4,6 @@ import json
 import shutil
 import subprocess
 
-import keras
 import numpy as np
 import pytest
 from ai_edge_litert.interpreter import Interpreter
@@ -13,7 +12,6 @@ import checkpoints
 import convert
 import data
 import lab
-import models
 import provenance
 import test_tflite
 
@@ -105,10 +103,8 @@ def test_litert_reference_kernels_classify_like_tflite_micro_away_from_ties(conv
 
 @pytest.mark.parametrize("architecture", ["cnn", "dnn"])
 def test_reference_kernels_classify_like_tflite_micro_away_from_ties_on_other_graphs(
-        architecture, model_settings, audio_processor, tmp_path):
-    keras.utils.set_random_seed(1)
-    model = models.get_model(model_settings, architecture)
-    path = convert.convert(model, audio_processor, None, True, "int8", tmp_path / f"{architecture}.tflite")
+        architecture, untrained_int8, audio_processor):
+    _, path = untrained_int8[architecture]
     comparison = test_tflite.compare_runtimes(path, _validation_and_test_features(audio_processor), tie_steps=16)
     assert comparison["decisive_agreement"] == 1.0
 
@@ -158,9 +154,8 @@ def test_the_representative_dataset_is_exactly_100_validation_examples(audio_pro
 
 
 @pytest.mark.parametrize("architecture", ["ds_cnn", "cnn", "dnn"])
-def test_every_architecture_runs_in_int8_on_tflite_micro(architecture, model_settings, audio_processor, tmp_path):
-    model = models.get_model(model_settings, architecture)
-    path = convert.convert(model, audio_processor, None, True, "int8", tmp_path / f"{architecture}.tflite")
+def test_every_architecture_runs_in_int8_on_tflite_micro(architecture, untrained_int8):
+    _, path = untrained_int8[architecture]
     assert all(name.isupper() for name in _operators(path))  # builtin operators only, no custom ones
     tflm = test_tflite.TFLiteModel(path, runtime="tflm")
     probabilities = tflm.predict(np.random.rand(1960) * 26)

@@ -22,13 +22,13 @@ STUBS = types.SimpleNamespace(
 
 
 @pytest.fixture(scope="module")
-def int8_models(audio_processor, model_settings, tmp_path_factory):
+def int8_models(untrained_int8, audio_processor, model_settings, tmp_path_factory):
     """Untrained int8 ds_cnn, cnn and a residual model (weights do not change sizes or plans)."""
-    out = tmp_path_factory.mktemp("estimate")
-    built = {name: models.get_model(model_settings, name) for name in ("ds_cnn", "cnn")}
+    built = {name: untrained_int8[name][0] for name in ("ds_cnn", "cnn")}
+    paths = {name: untrained_int8[name][1] for name in ("ds_cnn", "cnn")}
     built["residual"] = _residual_model(model_settings)
-    paths = {name: convert.convert(model, audio_processor, None, True, "int8", out / f"{name}.tflite")
-             for name, model in built.items()}
+    paths["residual"] = convert.convert(built["residual"], audio_processor, None, True, "int8",
+                                        tmp_path_factory.mktemp("estimate") / "residual.tflite")
     return built, paths
 
 

@@ -91,15 +91,28 @@ def test_every_shell_cell_quotes_the_python_it_runs():
     assert all(line.startswith('!"{sys.executable}" ') for line in shell_lines), shell_lines
 
 
-@pytest.mark.slow
-def test_the_submission_cells_run_in_a_kernel_whose_path_has_no_python(tmp_path):
-    """Jupyter started as .venv/bin/jupyter (venv not activated) gives the kernel a PATH without the
-    venv's python: the shell cells must use the kernel's own interpreter."""
-    shell_cells = _shell_cells(nbformat.read(ROOT / "Flow.ipynb", as_version=4))
+@pytest.fixture(scope="module")
+def student_jupyter(tmp_path_factory):
+    """The notebook's shell cells as a student's Jupyter runs them, in one kernel: the kit in
+    "Lab 1/microkws" with its .venv inside (the kernel's python has a space in its path), and Jupyter
+    started as .venv/bin/jupyter with the venv not activated (the kernel's PATH holds a shell and no
+    python). The kit copy's tests are one quick test. Returns (kit folder, each cell's text output):
+    the kit finder, the setup (prints sys.executable), a probe of the PATH, the test cell, the
+    submission cell."""
+    tmp_path = tmp_path_factory.mktemp("student_jupyter")
+    kit = tmp_path / "Lab 1" / "microkws"
+    shutil.copytree(ROOT, kit, ignore=shutil.ignore_patterns(
+        ".git", ".venv", "datasets", "build", "training", "models", "tests", "instructor", "benchmarks", "docs",
+        "__pycache__", ".pytest_cache"))
+    (kit / ".venv").symlink_to(Path(sys.prefix), target_is_directory=True)
+    (kit / "tests").mkdir()
+    (kit / "tests" / "test_quick.py").write_text("def test_runs():\n    assert True\n")
+    notebook = nbformat.read(ROOT / "Flow.ipynb", as_version=4)
+    kit_finder = next(c for c in notebook.cells if c.cell_type == "code")
+    shell_cells = _shell_cells(notebook)
     assert len(shell_cells) == 2, "expected the test cell and the submission cell"
-    setup = nbformat.v4.new_code_cell(
-        "import argparse, sys\nfrom pathlib import Path\nIN_COLAB = False\n"
-        "FLAGS = argparse.Namespace(run_submission_checks=True)")
+    setup = nbformat.v4.new_code_cell("import argparse\nFLAGS = argparse.Namespace(run_submission_checks=True)\n"
+                                      "print(sys.executable)")
     probe = nbformat.v4.new_code_cell('!"{sys.executable}" -c "print(\'the kernel python runs\')"\n!python -V')
     # A PATH with a shell and nothing else: IPython runs `!` lines through $SHELL or else `sh` on PATH.
     shell_only = tmp_path / "bin"
@@ -108,32 +121,30 @@ def test_the_submission_cells_run_in_a_kernel_whose_path_has_no_python(tmp_path)
     unset = ("VIRTUAL_ENV", "PYTHONHOME", "SHELL")
     environment = {key: value for key, value in os.environ.items() if key not in unset}
     environment["PATH"] = str(shell_only)
-    outputs = _execute([setup, probe, *shell_cells], tmp_path / "cells.ipynb", ROOT, sys.executable, environment)
-    assert "the kernel python runs" in outputs[1] and "not found" in outputs[1]  # no python on PATH
-    assert "passed" in outputs[2] or "failed" in outputs[2], outputs[2][-2000:]  # pytest ran
-    assert "Names:" in outputs[3], outputs[3][-2000:]  # submit.py ran
+    outputs = _execute([kit_finder, setup, probe, *shell_cells], tmp_path / "cells.ipynb", kit,
+                       kit / ".venv" / "bin" / "python", environment)
+    return kit, outputs
 
 
 @pytest.mark.slow
 @pytest.mark.skipif(sys.platform == "win32", reason="the kit copy links .venv/bin/python")
-def test_the_notebook_shell_cells_run_from_a_kit_folder_with_a_space_in_its_path(tmp_path):
+def test_the_submission_cells_run_in_a_kernel_whose_path_has_no_python(student_jupyter):
+    """Jupyter started as .venv/bin/jupyter (venv not activated) gives the kernel a PATH without the
+    venv's python: the shell cells must use the kernel's own interpreter."""
+    _, outputs = student_jupyter
+    assert "the kernel python runs" in outputs[2] and "not found" in outputs[2]  # no python on PATH
+    assert "1 passed" in outputs[3], outputs[3][-2000:]  # pytest ran
+    assert "Names:" in outputs[4], outputs[4][-2000:]  # submit.py ran
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(sys.platform == "win32", reason="the kit copy links .venv/bin/python")
+def test_the_notebook_shell_cells_run_from_a_kit_folder_with_a_space_in_its_path(student_jupyter):
     """The kit in "Lab 1/microkws" with its .venv inside: the kernel's python has a space in its path."""
-    kit = tmp_path / "Lab 1" / "microkws"
-    shutil.copytree(ROOT, kit, ignore=shutil.ignore_patterns(
-        ".git", ".venv", "datasets", "build", "training", "models", "tests", "instructor", "benchmarks", "docs",
-        "__pycache__", ".pytest_cache"))
-    (kit / ".venv").symlink_to(Path(sys.prefix), target_is_directory=True)
-    (kit / "tests").mkdir()
-    (kit / "tests" / "test_quick.py").write_text("def test_runs():\n    assert True\n")
-    python = kit / ".venv" / "bin" / "python"
-    notebook = nbformat.read(ROOT / "Flow.ipynb", as_version=4)
-    kit_finder = next(c for c in notebook.cells if c.cell_type == "code")
-    setup = nbformat.v4.new_code_cell("import argparse\nFLAGS = argparse.Namespace(run_submission_checks=True)\n"
-                                      "print(sys.executable)")
-    outputs = _execute([kit_finder, setup, *_shell_cells(notebook)], tmp_path / "cells.ipynb", kit, python)
+    kit, outputs = student_jupyter
     assert " " in outputs[1] and outputs[1].strip().startswith(str(kit)), outputs[1]  # the path the cells must quote
-    assert "1 passed" in outputs[2], outputs[2][-2000:]
-    assert "Names:" in outputs[3], outputs[3][-2000:]
+    assert "1 passed" in outputs[3], outputs[3][-2000:]
+    assert "Names:" in outputs[4], outputs[4][-2000:]
 
 
 def _as_colab(source, content_dir):

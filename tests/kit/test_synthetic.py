@@ -67,9 +67,10 @@ def test_every_split_has_speakers_and_no_speaker_is_in_two(small_dataset):
     assert {next(iter(s)) for s in splits.values()} == {"training", "validation", "testing"}
 
 
-def test_the_same_seed_gives_the_same_files(tmp_path):
+def test_the_same_seed_gives_the_same_files(tmp_path, monkeypatch):
     # More speakers than one worker task takes, spoken by a different number of workers.
-    speakers = synthetic.SPEAKERS_PER_TASK + 3
+    monkeypatch.setattr(synthetic, "SPEAKERS_PER_TASK", 2)  # two tasks of speakers, not 28 speakers
+    speakers = synthetic.SPEAKERS_PER_TASK + 1
     first = synthetic.make_synthetic_dataset(tmp_path / "a", seed=3, speakers=speakers, words=["yes"], processes=2)
     second = synthetic.make_synthetic_dataset(tmp_path / "b", seed=3, speakers=speakers, words=["yes"], processes=1)
     names = sorted(p.relative_to(first) for p in first.rglob("*.wav"))

@@ -1,10 +1,13 @@
-"""instructor/grade.py: good, hostile, broken and hanging submissions, one grading run; a model
-trained on the real dataset measured on it in the same batch."""
+"""instructor/grade.py: good, hostile, broken and hanging submissions, one grading run (the hanging
+one in a batch of its own, graded beside it); a model trained on the real dataset measured on it in
+the same batch."""
 
 import csv
 import io
 import json
 import shutil
+import subprocess
+import sys
 import zipfile
 from pathlib import Path
 
@@ -58,13 +61,28 @@ def graded(tmp_path_factory, converted_xs, small_dataset):
         yield _grade_a_batch(tmp_path_factory.mktemp("grading"), converted_xs, small_dataset)
 
 
+HANG_TIMEOUT = 30  # the hanging batch's --timeout: what the grader waits before it gives up
+
+
+def _start_a_batch_with_a_hanging_submission(folder, good, small_dataset):
+    """grade.py, in its own process, on a Moodle bundle whose first submission never finishes and
+    whose second is not a zip: both must get their rows. It runs while the main batch is graded: the
+    hang waits (sleeps) out the grader's --timeout instead of taking a core from the other batch."""
+    hanging = {**good, "student/metrics.py": "import time\nwhile True:\n    time.sleep(1)\n"}
+    (folder / "hanging.zip").write_bytes(_zip({
+        "Alan Turing_102_assignsubmission_file_/submission.zip": _zip(hanging),
+        "Grace Hopper_103_assignsubmission_file_/submission.zip": b"this is not a zip",
+    }))
+    return subprocess.Popen(
+        [sys.executable, str(kit.ROOT / "instructor" / "grade.py"), "--moodle", str(folder / "hanging.zip"),
+         "--out", str(folder / "hanging_results"), "--jobs", "1", "--timeout", str(HANG_TIMEOUT),
+         "--data-dir", str(small_dataset)], cwd=kit.ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
 def _grade_a_batch(folder, converted_xs, small_dataset):
     good = _good_submission(converted_xs)
-    hanging = {**good, "student/metrics.py": "while True:\n    pass\n"}
-    moodle = _zip({
-        "Ada Lovelace_101_assignsubmission_file_/submission.zip": _zip(good),
-        "Alan Turing_102_assignsubmission_file_/submission.zip": _zip(hanging),
-    })
+    hanging_batch = _start_a_batch_with_a_hanging_submission(folder, good, small_dataset)
+    moodle = _zip({"Ada Lovelace_101_assignsubmission_file_/submission.zip": _zip(good)})
     (folder / "moodle.zip").write_bytes(moodle)
     (folder / "hostile.zip").write_bytes(_zip({**good, "../outside.py": "print('escaped')"}))
     (folder / "broken.zip").write_bytes(b"this is not a zip")
@@ -79,7 +97,10 @@ def _grade_a_batch(folder, converted_xs, small_dataset):
                       + [str(folder / name) for name in ("hostile.zip", "broken.zip", "cheat.zip")]
                       + ["--out", str(out), "--jobs", "2", "--timeout", "120", "--data-dir", str(small_dataset)])
     rows = {row["submission"]: row for row in csv.DictReader((out / "results.csv").open())}
-    return rows, out, code
+    output, _ = hanging_batch.communicate(timeout=600)
+    hanging_rows = list(csv.DictReader((folder / "hanging_results" / "results.csv").open()))
+    rows.update({row["submission"]: row for row in hanging_rows})
+    return rows, out, {"main": code, "hanging": hanging_batch.returncode, "hanging_output": output}
 
 
 def test_a_good_submission_passes_every_test(graded):
@@ -116,10 +137,13 @@ def test_the_challenge_is_measured_from_the_model_file(graded):
 
 
 def test_a_hanging_submission_fails_alone_as_a_grader_error_not_a_grade(graded):
-    rows, _, code = graded
+    rows, _, codes = graded
     row = rows["Alan Turing_102_assignsubmission_file_"]
     assert "did not finish" in row["error"] and row["status"] == "grader-error" and row["score"] == ""
-    assert code == 1  # the TA is told: a rerun retries it
+    after = rows["Grace Hopper_103_assignsubmission_file_"]  # the batch went on to the next one
+    assert after["status"] == "refused-submission" and "not a zip" in after["error"]
+    assert codes["hanging"] == 1, codes["hanging_output"][-2000:]  # the TA is told: a rerun retries it
+    assert codes["main"] == 0  # no grader error in the batch without it
 
 
 def test_a_hostile_zip_is_refused(graded):

@@ -180,26 +180,11 @@ def _describe(entry):
 
 
 def _convert_for_comparison(keras_model, folder):
-    """keras_model as an int8 .tflite in folder, calibrated on random features in the lab's range;
-    the model itself is left as it is (a batch-1 copy is converted)."""
-    import numpy as np
-    import tensorflow as tf
-
+    """keras_model as an int8 .tflite in folder, converted as convert.py converts, calibrated on
+    random features (convert.convert_without_data); the model itself is left as it is."""
     import convert
-    import models
 
-    copy = models.with_batch_size(keras_model, 1)
-    rng = np.random.default_rng(0)
-    for layer in copy.layers:
-        if getattr(layer, "bias", None) is not None:  # no all-zero bias for the converter to drop
-            layer.bias.assign(rng.normal(0, 0.1, layer.bias.shape).astype("float32"))
-    size = copy.input_shape[-1]
-    converter = convert.quantizing(
-        tf.lite.TFLiteConverter.from_keras_model(copy),
-        lambda: ([rng.uniform(0, 26, (1, size)).astype(np.float32)] for _ in range(8)), int8_io=True)
-    path = Path(folder) / "expected.tflite"
-    path.write_bytes(converter.convert())
-    return path
+    return convert.convert_without_data(keras_model, Path(folder) / "expected.tflite")
 
 
 def measure_challenge(tflite_path, wanted_words, data_dir, mac_formulas=None, settings=None, keras_model=None,

@@ -85,6 +85,28 @@ def quantizing(converter, representative_dataset, int8_io):
     return converter
 
 
+def convert_without_data(keras_model, tflite_path, calibration_examples=8):
+    """keras_model as a full-integer int8 .tflite at batch 1 (int8 input and output), calibrated on
+    random features in the frontend's range instead of data: for what does not depend on training
+    (operators, shapes, sizes, MACs, memory plans). Its biases are drawn anew in a batch-1 copy first,
+    small and non-zero, since the converter drops an all-zero bias (as an untrained layer's is);
+    keras_model itself is left as it is. Returns the path written."""
+    import models
+
+    copy = models.with_batch_size(keras_model, 1)
+    rng = np.random.default_rng(0)
+    for layer in copy.layers:
+        if getattr(layer, "bias", None) is not None:
+            layer.bias.assign(rng.normal(0, 0.1, layer.bias.shape).astype("float32"))
+    size = copy.input_shape[-1]
+    converter = quantizing(
+        tf.lite.TFLiteConverter.from_keras_model(copy),
+        lambda: ([rng.uniform(0, 26, (1, size)).astype(np.float32)] for _ in range(calibration_examples)),
+        int8_io=True)
+    write_atomically(tflite_path, converter.convert())
+    return Path(tflite_path)
+
+
 def _representative_dataset(audio_processor, pin_input_quantization):
     """Generator of exactly NUM_REP_DATA_SAMPLES validation examples, one per batch.
 

@@ -5,9 +5,7 @@ the whole run."""
 import os
 import signal
 
-import numpy as np
 import pytest
-import tensorflow as tf
 
 import models
 import runtimes
@@ -74,23 +72,12 @@ def pytest_runtest_teardown(item):
 
 
 def convert_int8(model, path):
-    """Full-integer int8 conversion at batch 1, calibrated on random features in the lab's range.
+    """Full-integer int8 conversion at batch 1, calibrated on random features in the lab's range,
+    with non-zero biases so that the ROM formulas see every bias a trained model has
+    (convert.convert_without_data)."""
+    import convert
 
-    Biases are set to non-zero values first: the converter drops a bias that is all zeros, as an
-    untrained layer's is, and the ROM formulas should see every bias a trained model has.
-    """
-    rng = np.random.default_rng(0)
-    for layer in model.layers:
-        if getattr(layer, "bias", None) is not None:
-            layer.bias.assign(rng.normal(0, 0.1, layer.bias.shape).astype("float32"))
-    converter = tf.lite.TFLiteConverter.from_keras_model(models.with_batch_size(model, 1))
-    converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    converter.inference_input_type = converter.inference_output_type = tf.int8
-    size = model.input_shape[-1]
-    converter.representative_dataset = lambda: ([rng.uniform(0, 26, (1, size)).astype(np.float32)] for _ in range(20))
-    path.write_bytes(converter.convert())
-    return path
+    return convert.convert_without_data(model, path, calibration_examples=20)
 
 
 @pytest.fixture(scope="session")

@@ -86,17 +86,6 @@ def model_settings(wanted_words, audio_settings=None):
     return models.prepare_model_settings(label_count(wanted_words), **{**AUDIO_SETTINGS, **(audio_settings or {})})
 
 
-def audio_settings_of(settings):
-    """The audio settings (AUDIO_SETTINGS' keys) that a model_settings dict was made from."""
-    return {
-        "sample_rate": settings["sample_rate"],
-        "clip_duration_ms": settings["desired_samples"] * 1000 / settings["sample_rate"],
-        "window_size_ms": settings["window_size_samples"] * 1000 / settings["sample_rate"],
-        "window_stride_ms": settings["window_stride_samples"] * 1000 / settings["sample_rate"],
-        "dct_coefficient_count": settings["dct_coefficient_count"],
-    }
-
-
 def audio_processor(data_dir, wanted_words, settings=None, **options):
     """The lab's data.AudioProcessor of these keywords on data_dir: micro features, silence and
     unknown each one keyword's share, the lab's speaker split. settings: model settings other
@@ -122,12 +111,16 @@ def flags(**overrides):
     """The notebook's FLAGS with the lab's values (section 2 of Flow.ipynb states the same ones),
     the derived values (num_classes, the silence and unknown shares) included; overrides replace
     values, and the derived ones follow a changed wanted_words."""
-    values = {
+    wanted_words = overrides.get("wanted_words", DEFAULT_KEYWORDS)
+    return argparse.Namespace(**{
         "model_name": "micro_kws_xs",
         "dataset": "speech_commands",
-        "wanted_words": DEFAULT_KEYWORDS,
+        "wanted_words": wanted_words,
+        "num_classes": label_count(wanted_words),
         "background_volume": 0.1,
         "background_frequency": 0.8,
+        "silence_percentage": class_share(wanted_words),
+        "unknown_percentage": class_share(wanted_words),
         "time_shift_ms": 100.0,
         "time_mask_frames": 0,
         "frequency_mask_channels": 0,
@@ -143,21 +136,7 @@ def flags(**overrides):
         "models_dir": "models",
         "submission_run": None,
         **overrides,
-    }
-    namespace = argparse.Namespace(**values)
-    derive_flags(namespace)
-    for key in ("num_classes", "silence_percentage", "unknown_percentage"):
-        if key in overrides:
-            setattr(namespace, key, overrides[key])
-    return namespace
-
-
-def derive_flags(flags):
-    """Sets the values that follow from the others (the notebook's cell after the parameters)."""
-    flags.num_classes = label_count(flags.wanted_words)
-    flags.silence_percentage = class_share(flags.wanted_words)
-    flags.unknown_percentage = class_share(flags.wanted_words)
-    return flags
+    })
 
 
 def read_lines(path):

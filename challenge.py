@@ -158,12 +158,15 @@ def operator_signature(m):
 def architecture_problems(m, keras_model):
     """How the int8 model m differs from what keras_model converts to; [] when it is that model.
 
-    keras_model is converted here once (batch 1, full-integer int8 as convert.py does it, random
-    weights' values do not matter: only operators and shapes are compared)."""
+    keras_model is converted here once (convert.convert_without_data: the weights' values do not
+    matter, only operators and shapes are compared)."""
     import tempfile
 
+    import convert
+
     with tempfile.TemporaryDirectory(prefix="microkws-architecture-") as folder:
-        expected = operator_signature(load_model(_convert_for_comparison(keras_model, folder)))
+        converted = convert.convert_without_data(keras_model, Path(folder) / "expected.tflite")
+        expected = operator_signature(load_model(converted))
     found = operator_signature(m)
     for index, (want, got) in enumerate(zip(expected, found)):
         if want != got:
@@ -177,14 +180,6 @@ def _describe(entry):
     op_type, outputs, weights = entry
     return f"{op_type} -> {', '.join(str(list(shape)) for shape in outputs)}" + (
         f" with weights {list(weights)}" if weights else "")
-
-
-def _convert_for_comparison(keras_model, folder):
-    """keras_model as an int8 .tflite in folder, converted as convert.py converts, calibrated on
-    random features (convert.convert_without_data); the model itself is left as it is."""
-    import convert
-
-    return convert.convert_without_data(keras_model, Path(folder) / "expected.tflite")
 
 
 def measure_challenge(tflite_path, wanted_words, data_dir, mac_formulas=None, settings=None, keras_model=None,

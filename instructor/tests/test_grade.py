@@ -82,6 +82,21 @@ def _start_a_batch_with_a_hanging_submission(folder, good, small_dataset):
 def _grade_a_batch(folder, converted_xs, small_dataset):
     good = _good_submission(converted_xs)
     hanging_batch = _start_a_batch_with_a_hanging_submission(folder, good, small_dataset)
+    try:
+        rows, out, code = _grade_the_main_batch(folder, good, small_dataset)
+        output, _ = hanging_batch.communicate(timeout=600)
+    finally:
+        if hanging_batch.poll() is None:  # the main batch failed: no grader left running behind the test
+            hanging_batch.kill()
+            hanging_batch.communicate()
+    hanging_rows = list(csv.DictReader((folder / "hanging_results" / "results.csv").open()))
+    rows.update({row["submission"]: row for row in hanging_rows})
+    return rows, out, {"main": code, "hanging": hanging_batch.returncode, "hanging_output": output}
+
+
+def _grade_the_main_batch(folder, good, small_dataset):
+    """A Moodle bundle with the good submission, a hostile zip, a file that is not a zip and a
+    submission that tries to replace the tests, graded in this process: (rows, out, exit code)."""
     moodle = _zip({"Ada Lovelace_101_assignsubmission_file_/submission.zip": _zip(good)})
     (folder / "moodle.zip").write_bytes(moodle)
     (folder / "hostile.zip").write_bytes(_zip({**good, "../outside.py": "print('escaped')"}))
@@ -96,11 +111,7 @@ def _grade_a_batch(folder, converted_xs, small_dataset):
     code = grade.main(["--moodle", str(folder / "moodle.zip")]
                       + [str(folder / name) for name in ("hostile.zip", "broken.zip", "cheat.zip")]
                       + ["--out", str(out), "--jobs", "2", "--timeout", "120", "--data-dir", str(small_dataset)])
-    rows = {row["submission"]: row for row in csv.DictReader((out / "results.csv").open())}
-    output, _ = hanging_batch.communicate(timeout=600)
-    hanging_rows = list(csv.DictReader((folder / "hanging_results" / "results.csv").open()))
-    rows.update({row["submission"]: row for row in hanging_rows})
-    return rows, out, {"main": code, "hanging": hanging_batch.returncode, "hanging_output": output}
+    return {row["submission"]: row for row in csv.DictReader((out / "results.csv").open())}, out, code
 
 
 def test_a_good_submission_passes_every_test(graded):

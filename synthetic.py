@@ -368,11 +368,8 @@ def _espeak_speech(espeak, speaker, word, rng, recipe):
         pitch_range=np.clip(speaker["range"] + rng.normal(0, 10), 0, 99),
         noise_seed=rng.integers(2**31),
     )
-    # Resample 22,050 Hz -> 16 kHz; reading it as if recorded at a slightly other rate shifts
-    # pitch and formants together, like a longer or shorter vocal tract.
     tract = speaker["vocal_tract"] * rng.uniform(*recipe["utterance_tract_range"])
-    up, down = SAMPLE_RATE // 50, int(round(espeak.sample_rate / tract / 50))
-    return scipy.signal.resample_poly(speech, up, down, window=_resampling_filter(up, down))
+    return change_vocal_tract(speech, espeak.sample_rate, tract)
 
 
 def _flite_speech(speaker, word, rng, recipe):
@@ -384,10 +381,17 @@ def _flite_speech(speaker, word, rng, recipe):
     speech, rate = flite_voices.speak(
         flite_voices.find_flite(), word + endings[rng.integers(len(endings))], speaker["voice"],
         f0_shift=speaker["pitch"] * np.exp(rng.normal(0, FLITE_PITCH_JITTER)), duration_stretch=1 / tempo)
-    # As for eSpeak: read as if recorded at a slightly other rate, for a longer or shorter vocal tract.
     tract = speaker["vocal_tract"] * rng.uniform(*recipe["utterance_tract_range"])
+    return change_vocal_tract(speech, rate, tract)
+
+
+def change_vocal_tract(speech, rate, tract):
+    """speech recorded at `rate` Hz, resampled to 16 kHz as if it had been recorded at rate / tract:
+    pitch and formants shift together, like a longer (tract < 1) or shorter vocal tract."""
     up, down = SAMPLE_RATE // 50, int(round(rate / tract / 50))
-    common = np.gcd(up, down)  # resample_poly reduces the ratio before it applies a given filter
+    # resample_poly reduces up/down before it applies a given filter, so the filter must be designed
+    # for the reduced ratio too; designed for 320/440 it cut a 16 kHz voice at about 200 Hz.
+    common = np.gcd(up, down)
     up, down = up // common, down // common
     if up == down:
         return speech
@@ -586,7 +590,8 @@ def _settings(seed, speakers, words, recipe, engines=None):
     """What a dataset is made from, as recorded in its marker file; engines ({name: version}) is
     recorded where a recipe uses an engine besides eSpeak."""
     # version 5: no voice variant draws from the C library's rand() (see VARIANTS)
-    settings = {"seed": seed, "speakers": speakers, "words": list(words), "recipe": recipe, "version": 5}
+    # version 6: the vocal-tract resampling keeps the voice's whole band (see change_vocal_tract)
+    settings = {"seed": seed, "speakers": speakers, "words": list(words), "recipe": recipe, "version": 6}
     return settings if engines is None else {**settings, "engines": engines}
 
 

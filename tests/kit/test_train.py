@@ -141,7 +141,7 @@ def test_training_runs_on_two_devices_with_mirrored_strategy(small_dataset, tmp_
         processor = lab.audio_processor({str(small_dataset)!r}, "yes,no")
         strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
         with strategy.scope():
-            model = models.get_model(settings, "micro_kws_xs")
+            model = models.get_model(settings, "cnn", model_name="micro_kws_xs")  # batch norm: a training copy
         flags = lab_flags(Path({str(tmp_path)!r}), how_many_training_steps="20,20", eval_step_interval=20)
         history, accuracy, run_dir = train.train(model, processor, flags)
         print("REPLICAS", strategy.num_replicas_in_sync, "EPOCHS", len(history.history["loss"]))
@@ -155,15 +155,15 @@ def test_runs_of_different_models_and_keywords_in_one_train_dir_each_load_their_
 
     up_down = lab.audio_processor(small_dataset, "up,down")
     runs = []
-    for name, processor in (("micro_kws_xs", audio_processor), ("dnn", up_down)):
+    for name, processor in (("micro_kws_xs", audio_processor), ("cnn", up_down)):  # cnn: fused batch norm
         flags = lab_flags(tmp_path, model_name=name, how_many_training_steps="40,10", eval_step_interval=50)
         model = models.get_model(model_settings, name, model_name=name)
         _, _, run_dir = train.train(model, processor, flags)
         runs.append((name, run_dir, checkpoints.latest_checkpoint(checkpoints.checkpoint_dir(run_dir)), model))
-    (xs_name, xs_run, xs_checkpoint, xs_model), (dnn_name, dnn_run, dnn_checkpoint, dnn_model) = runs
-    assert xs_run != dnn_run and Path(dnn_run).parent.name == "dnn_up_down"
-    assert checkpoints.read_run_record(dnn_checkpoint)["wanted_words"] == ["up", "down"]
-    for name, checkpoint, trained in ((xs_name, xs_checkpoint, xs_model), (dnn_name, dnn_checkpoint, dnn_model)):
+    (xs_name, xs_run, xs_checkpoint, xs_model), (cnn_name, cnn_run, cnn_checkpoint, cnn_model) = runs
+    assert xs_run != cnn_run and Path(cnn_run).parent.name == "cnn_up_down"
+    assert checkpoints.read_run_record(cnn_checkpoint)["wanted_words"] == ["up", "down"]
+    for name, checkpoint, trained in ((xs_name, xs_checkpoint, xs_model), (cnn_name, cnn_checkpoint, cnn_model)):
         fresh = models.get_model(model_settings, name)
         checkpoints.load_checkpoint(fresh, checkpoint)
         for loaded, kept in zip(fresh.get_weights(), trained.get_weights()):
@@ -232,3 +232,57 @@ def test_a_run_records_the_architecture_it_trained(trained_xs, model_settings):
     built = models.get_model(model_settings, "micro_kws_xs")
     assert [type(layer) for layer in rebuilt.layers] == [type(layer) for layer in built.layers]
     assert rebuilt.count_params() == built.count_params() and "compile_config" not in architecture
+
+
+# --- Batch normalization trained with TensorFlow's fused kernel -----------------------------------
+
+def _batch_norm_model():
+    inputs = keras.Input(shape=(12, 10, 1))
+    x = keras.layers.Conv2D(8, (3, 3), padding="same")(inputs)
+    x = keras.layers.BatchNormalization(momentum=0.9)(x)
+    x = keras.layers.ReLU()(x)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    return keras.Model(inputs, keras.layers.Dense(3, activation="softmax")(x))
+
+
+def test_fused_batch_normalization_normalizes_and_differentiates_as_keras_does():
+    import tensorflow as tf
+
+    stock = keras.layers.BatchNormalization(momentum=0.9)
+    fused = train.BatchNormalization(momentum=0.9)
+    rng = np.random.default_rng(0)
+    x = tf.constant(rng.normal(2.0, 3.0, (16, 12, 10, 8)), tf.float32)
+    weights = tf.constant(rng.normal(size=x.shape), tf.float32)  # a loss whose gradients are not all zero
+    stock.build(x.shape), fused.build(x.shape)
+    stock.gamma.assign(np.linspace(0.5, 1.5, 8)), fused.gamma.assign(np.linspace(0.5, 1.5, 8))
+    results = []
+    for layer in (stock, fused):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = layer(x, training=True)
+            loss = tf.reduce_sum(y * weights)
+        results.append((y, *tape.gradient(loss, [x, layer.gamma, layer.beta])))
+    for ours, keras_ in zip(results[1], results[0]):
+        np.testing.assert_allclose(ours, keras_, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(fused.moving_mean, stock.moving_mean, rtol=1e-5, atol=1e-6)
+    # the batch's sample variance: n / (n - 1) with n = 16 x 12 x 10 values per channel
+    np.testing.assert_allclose(fused.moving_variance, stock.moving_variance, rtol=1e-2)
+
+
+def test_the_training_copy_infers_as_the_model_and_its_weights_files_load_into_the_model(tmp_path):
+    model = _batch_norm_model()
+    copy = train.training_copy(model)
+    assert copy is not model
+    assert [type(layer) for layer in copy.layers].count(train.BatchNormalization) == 1
+    x = np.random.default_rng(1).normal(size=(4, 12, 10, 1)).astype("float32")
+    np.testing.assert_allclose(copy.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-6)
+    copy.layers[2].moving_mean.assign(np.full(8, 0.25))  # as training would change it
+    copy.save_weights(tmp_path / "copy.weights.h5")
+    model.load_weights(tmp_path / "copy.weights.h5")
+    for loaded, written in zip(model.get_weights(), copy.get_weights()):
+        np.testing.assert_array_equal(loaded, written)
+
+
+def test_a_model_without_batch_normalization_is_fitted_as_it_is(model_settings):
+    model = models.get_model(model_settings, "micro_kws_xs")
+    assert train.training_copy(model) is model

@@ -12,7 +12,9 @@ Pipelines (the lab's yes/no task on the synthetic set, with the lab's augmentati
             10 frames and one of up to 8 channels, data.mask_features)
   per_step  the kit with stored_variants=0: augmentation and features computed at every step
   seed_kit  the seed kit's data.py (see ../shared/peers/README.md for where it comes from),
-            its get_data(TRAINING, ...) as its train.py calls it
+            its get_data(TRAINING, ...) as its train.py calls it, and the model fitted as the seed
+            kit fits it: Keras's own layers (the kit's pipelines fit train.training_copy, whose
+            batch normalization uses TensorFlow's fused kernel)
 
 Each run is a fresh process: from the AudioProcessor's construction (reading the index, the audio
 and, for the store, computing it) to the end of `model.fit` over the model's steps (Adam with the
@@ -110,10 +112,13 @@ def run_once(model_name, pipeline, seed, steps, data_dir, recordings, peer_dir, 
     import numpy as np
 
     import data
+    import train
 
     keras.utils.set_random_seed(seed)
     settings = lab.model_settings(WANTED_WORDS)
     model = build_model(model_name, settings)
+    if pipeline != "seed_kit":  # the kit fits a copy with fused batch normalization (train.training_copy)
+        model = train.training_copy(model)
     model.compile(optimizer=keras.optimizers.Adam(learning_rate_schedule(steps)),
                   loss="sparse_categorical_crossentropy", metrics=["accuracy"])
 

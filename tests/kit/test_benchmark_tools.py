@@ -1,5 +1,5 @@
 """The benchmarks' own arithmetic: what synthetic_vs_real measures, how real_speech, training and
-kit_versions sum up seeds, and the shared run helpers of benchmarks/runs.py."""
+kit_versions sum up seeds, model_step's ratios, and the shared run helpers of benchmarks/runs.py."""
 
 import subprocess
 import sys
@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from benchmarks import kit_versions, real_speech, runs, synthetic_vs_real, training
+from benchmarks import kit_versions, model_step, real_speech, runs, synthetic_vs_real, training
 from conftest import ROOT
 
 
@@ -166,3 +166,10 @@ def test_train_and_convert_gives_the_run_s_best_checkpoint_and_both_models(audio
     assert trained.float_path == tmp_path / "out" / "micro_kws_xs.tflite" and trained.float_path.is_file()
     assert trained.int8_path == tmp_path / "out" / "micro_kws_xs_quantized.tflite" and trained.int8_path.is_file()
     assert 0.0 <= trained.test_accuracy <= 1.0
+
+
+def test_the_model_step_table_gives_each_way_its_speed_and_its_ratio_to_the_first():
+    results = [{"model": "ds_cnn", "way": way, "steps_per_s": speed}
+               for way, speed in (("keras", 4.0), ("fused", 7.0), ("keras", 6.0), ("fused", 8.0))]
+    table = model_step.ratio_table(results, ["keras", "fused"])
+    assert table.splitlines()[2] == "| `ds_cnn` | 5.0 ± 1.4 | 7.5 ± 0.7 | 1.50 |"

@@ -91,6 +91,18 @@ def test_the_learning_rate_changes_at_the_end_of_each_phase():
     assert train._boundaries([100, 200, 300]) == [100, 300]
 
 
+def _small_batch_norm_model(model_settings):
+    """A convolution, batch normalization and a classifier on the lab's features, named "small_bn"."""
+    inputs = keras.Input(shape=(model_settings["fingerprint_size"],))
+    x = keras.layers.Reshape((model_settings["spectrogram_length"], model_settings["dct_coefficient_count"], 1))(inputs)
+    x = keras.layers.Conv2D(8, (5, 4), strides=(2, 2), padding="same")(x)
+    x = keras.layers.BatchNormalization(momentum=0.9)(x)
+    x = keras.layers.ReLU()(x)
+    x = keras.layers.Flatten()(x)
+    outputs = keras.layers.Dense(model_settings["label_count"], activation="softmax")(x)
+    return keras.Model(inputs, outputs, name="small_bn")
+
+
 class _Interrupt(keras.callbacks.Callback):
     """Stops the run like a Ctrl-C after the given epoch."""
 
@@ -104,15 +116,16 @@ class _Interrupt(keras.callbacks.Callback):
 
 
 def test_an_interrupted_run_resumes_and_keeps_its_best_checkpoint(tmp_path, audio_processor, model_settings):
-    flags = lab_flags(tmp_path, how_many_training_steps="150,50", eval_step_interval=50)
-    model = models.get_model(model_settings, "micro_kws_xs")
+    # a model with batch normalization, so the run fits train.training_copy and resumes into a new one
+    flags = lab_flags(tmp_path, model_name="small_bn", how_many_training_steps="150,50", eval_step_interval=50)
+    model = _small_batch_norm_model(model_settings)
     run_dir = train.start_run(model, audio_processor, flags)  # as the notebook does: the run is named first
     with pytest.raises(KeyboardInterrupt):
         train.train(model, audio_processor, flags, extra_callbacks=[_Interrupt(after_epoch=1)], run_dir=run_dir)
     best_before = checkpoints.latest_checkpoint(checkpoints.checkpoint_dir(run_dir))
 
     flags.resume_run = run_dir.name  # resuming is asked for by the run's name
-    history, _, resumed_dir = train.train(models.get_model(model_settings, "micro_kws_xs"), audio_processor, flags)
+    history, _, resumed_dir = train.train(_small_batch_norm_model(model_settings), audio_processor, flags)
     assert resumed_dir == run_dir
     assert len(history.history["loss"]) == 2, "the resumed run must continue at epoch 3 of 4"
     assert os.path.exists(best_before)
@@ -134,15 +147,20 @@ def test_training_runs_on_two_devices_with_mirrored_strategy(small_dataset, tmp_
         sys.path.insert(0, {str(ROOT)!r})
         cpu = tf.config.list_physical_devices("CPU")[0]
         tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-        import lab, models, train
+        import keras, lab, train
         from conftest import lab_flags
         from pathlib import Path
         settings = lab.model_settings("yes,no")
         processor = lab.audio_processor({str(small_dataset)!r}, "yes,no")
         strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
-        with strategy.scope():
-            model = models.get_model(settings, "cnn", model_name="micro_kws_xs")  # batch norm: a training copy
-        flags = lab_flags(Path({str(tmp_path)!r}), how_many_training_steps="20,20", eval_step_interval=20)
+        with strategy.scope():  # with batch normalization: fitted as a training copy
+            inputs = keras.Input(shape=(settings["fingerprint_size"],))
+            x = keras.layers.Reshape((settings["spectrogram_length"], settings["dct_coefficient_count"], 1))(inputs)
+            x = keras.layers.BatchNormalization()(keras.layers.Conv2D(8, (5, 4), strides=(2, 2))(x))
+            outputs = keras.layers.Dense(settings["label_count"], activation="softmax")(keras.layers.Flatten()(x))
+            model = keras.Model(inputs, outputs, name="small_bn")
+        flags = lab_flags(Path({str(tmp_path)!r}), model_name="small_bn", how_many_training_steps="20,20",
+                          eval_step_interval=20)
         history, accuracy, run_dir = train.train(model, processor, flags)
         print("REPLICAS", strategy.num_replicas_in_sync, "EPOCHS", len(history.history["loss"]))
     """)
@@ -155,15 +173,15 @@ def test_runs_of_different_models_and_keywords_in_one_train_dir_each_load_their_
 
     up_down = lab.audio_processor(small_dataset, "up,down")
     runs = []
-    for name, processor in (("micro_kws_xs", audio_processor), ("cnn", up_down)):  # cnn: fused batch norm
+    for name, processor in (("micro_kws_xs", audio_processor), ("dnn", up_down)):  # dnn: fitted as a copy
         flags = lab_flags(tmp_path, model_name=name, how_many_training_steps="40,10", eval_step_interval=50)
         model = models.get_model(model_settings, name, model_name=name)
         _, _, run_dir = train.train(model, processor, flags)
         runs.append((name, run_dir, checkpoints.latest_checkpoint(checkpoints.checkpoint_dir(run_dir)), model))
-    (xs_name, xs_run, xs_checkpoint, xs_model), (cnn_name, cnn_run, cnn_checkpoint, cnn_model) = runs
-    assert xs_run != cnn_run and Path(cnn_run).parent.name == "cnn_up_down"
-    assert checkpoints.read_run_record(cnn_checkpoint)["wanted_words"] == ["up", "down"]
-    for name, checkpoint, trained in ((xs_name, xs_checkpoint, xs_model), (cnn_name, cnn_checkpoint, cnn_model)):
+    (xs_name, xs_run, xs_checkpoint, xs_model), (dnn_name, dnn_run, dnn_checkpoint, dnn_model) = runs
+    assert xs_run != dnn_run and Path(dnn_run).parent.name == "dnn_up_down"
+    assert checkpoints.read_run_record(dnn_checkpoint)["wanted_words"] == ["up", "down"]
+    for name, checkpoint, trained in ((xs_name, xs_checkpoint, xs_model), (dnn_name, dnn_checkpoint, dnn_model)):
         fresh = models.get_model(model_settings, name)
         checkpoints.load_checkpoint(fresh, checkpoint)
         for loaded, kept in zip(fresh.get_weights(), trained.get_weights()):

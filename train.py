@@ -116,21 +116,22 @@ class BatchNormalization(keras.layers.BatchNormalization):
 
 
 def training_copy(model):
-    """The model to fit: a copy of `model` with the same weights whose BatchNormalization layers
-    train with the fused kernel, or `model` itself where it has none (or is not a functional or
-    Sequential model, which Keras cannot copy). The copy's weights files load into `model`."""
+    """The model to fit: `model` rebuilt with each of its BatchNormalization layers replaced by one
+    that trains with the fused kernel (its weights copied) and every other layer shared, or `model`
+    itself where it has none (or is a subclassed model, which Keras cannot rebuild). The copy's
+    weights files load into `model`; train() copies the batch normalization weights back at the end."""
     if not any(type(layer) is keras.layers.BatchNormalization for layer in model.layers):
         return model
 
-    def copy_layer(layer):
+    def fused_or_shared(layer):
         if type(layer) is keras.layers.BatchNormalization:
             return BatchNormalization.from_config(layer.get_config())
-        return layer.__class__.from_config(layer.get_config())
+        return layer
 
     try:
         with model.distribute_strategy.scope():
-            copy = keras.models.clone_model(model, clone_function=copy_layer)
-    except ValueError:  # a subclassed model: Keras copies functional and Sequential ones only
+            copy = keras.models.clone_model(model, clone_function=fused_or_shared)
+    except ValueError:  # a subclassed model: Keras rebuilds functional and Sequential ones only
         return model
     copy.set_weights(model.get_weights())
     return copy

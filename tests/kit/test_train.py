@@ -304,3 +304,24 @@ def test_the_training_copy_infers_as_the_model_and_its_weights_files_load_into_t
 def test_a_model_without_batch_normalization_is_fitted_as_it_is(model_settings):
     model = models.get_model(model_settings, "micro_kws_xs")
     assert train.training_copy(model) is model
+
+
+class _Scale(keras.layers.Layer):
+    """A student's own layer whose configuration Keras cannot rebuild it from (no get_config)."""
+
+    def __init__(self, factor):
+        super().__init__()
+        self.factor = factor
+
+    def call(self, inputs):
+        return inputs * self.factor
+
+
+def test_the_training_copy_shares_every_layer_but_batch_normalization():
+    inputs = keras.Input(shape=(12, 10, 1))
+    x = _Scale(3.0)(keras.layers.Conv2D(4, (3, 3))(inputs))
+    x = keras.layers.BatchNormalization()(x)
+    model = keras.Model(inputs, keras.layers.Dense(2)(keras.layers.Flatten()(x)))
+    copy = train.training_copy(model)
+    shared = [layer is original for layer, original in zip(copy.layers[1:], model.layers[1:])]  # [0]: its input
+    assert shared == [True, True, False, True, True]

@@ -157,8 +157,9 @@ def train(model, audio_processor, flags, extra_callbacks=(), run_dir=None):
         fresh_weights(model)
     schedule = keras.optimizers.schedules.PiecewiseConstantDecay(boundaries=_boundaries(steps), values=rates)
     fitted = training_copy(model)  # fits; model is evaluated here and by the notebook afterwards
-    for each in [model] if fitted is model else [model, fitted]:
-        _compile(each, schedule, getattr(flags, "jit_compile", "auto"))
+    _compile(model, schedule, getattr(flags, "jit_compile", "auto"))
+    if fitted is not model:
+        _compile(fitted, schedule, getattr(flags, "jit_compile", "auto"))
 
     modes = audio_processor.Modes
     train_data = audio_processor.get_data(
@@ -188,17 +189,18 @@ def train(model, audio_processor, flags, extra_callbacks=(), run_dir=None):
         *get_student_callbacks(),
         *extra_callbacks,
     ]
-    history = fitted.fit(
-        train_data,
-        steps_per_epoch=flags.eval_step_interval,
-        epochs=int(math.ceil(sum(steps) / flags.eval_step_interval)),
-        validation_data=val_data,
-        callbacks=callbacks,
-        verbose=getattr(flags, "verbose", "auto"),
-    )
-
-    if fitted is not model:
-        model.set_weights(fitted.get_weights())
+    try:
+        history = fitted.fit(
+            train_data,
+            steps_per_epoch=flags.eval_step_interval,
+            epochs=int(math.ceil(sum(steps) / flags.eval_step_interval)),
+            validation_data=val_data,
+            callbacks=callbacks,
+            verbose=getattr(flags, "verbose", "auto"),
+        )
+    finally:  # stopped or not, model holds what was fitted
+        if fitted is not model:
+            model.set_weights(fitted.get_weights())
     test_data = audio_processor.get_data(modes.TESTING).batch(flags.batch_size)
     _, test_accuracy = model.evaluate(test_data, verbose=0)
     return history, test_accuracy, run_dir

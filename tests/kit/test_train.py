@@ -122,6 +122,8 @@ def test_an_interrupted_run_resumes_and_keeps_its_best_checkpoint(tmp_path, audi
     run_dir = train.start_run(model, audio_processor, flags)  # as the notebook does: the run is named first
     with pytest.raises(KeyboardInterrupt):
         train.train(model, audio_processor, flags, extra_callbacks=[_Interrupt(after_epoch=1)], run_dir=run_dir)
+    batch_norm = next(layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization))
+    assert np.any(batch_norm.moving_mean.numpy() != 0), "the stopped run's statistics must be in the model"
     best_before = checkpoints.latest_checkpoint(checkpoints.checkpoint_dir(run_dir))
 
     flags.resume_run = run_dir.name  # resuming is asked for by the run's name

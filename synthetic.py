@@ -615,9 +615,10 @@ def engines_of(recipe):
         raise ValueError(f"flite_share must lie in (0, 1] and flite_voices name at least one voice, got "
                          f"{recipe['flite_share']} and {recipe['flite_voices']}.")
     flite = flite_voices.find_flite()
-    missing = sorted(set(recipe["flite_voices"]) - set(flite_voices.available_voices(flite)))
+    available = flite_voices.available_voices(flite)
+    missing = sorted(set(recipe["flite_voices"]) - set(available))
     if missing:
-        raise ValueError(f"This flite has no voice(s) {missing}; it has {flite_voices.available_voices(flite)}.")
+        raise ValueError(f"This flite has no voice(s) {missing}; it has {available}.")
     return {"espeak-ng": espeak_version(), "flite": flite_voices.flite_version(flite)}
 
 

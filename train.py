@@ -156,10 +156,11 @@ def train(model, audio_processor, flags, extra_callbacks=(), run_dir=None):
     if not getattr(flags, "resume_run", None):
         fresh_weights(model)
     schedule = keras.optimizers.schedules.PiecewiseConstantDecay(boundaries=_boundaries(steps), values=rates)
+    jit_compile = getattr(flags, "jit_compile", "auto")
     fitted = training_copy(model)  # fits; model is evaluated here and by the notebook afterwards
-    _compile(model, schedule, getattr(flags, "jit_compile", "auto"))
+    _compile(model, schedule, jit_compile)
     if fitted is not model:
-        _compile(fitted, schedule, getattr(flags, "jit_compile", "auto"))
+        _compile(fitted, schedule, jit_compile)
 
     modes = audio_processor.Modes
     train_data = audio_processor.get_data(

@@ -256,15 +256,6 @@ def test_a_run_records_the_architecture_it_trained(trained_xs, model_settings):
 
 # --- Batch normalization trained with TensorFlow's fused kernel -----------------------------------
 
-def _batch_norm_model():
-    inputs = keras.Input(shape=(12, 10, 1))
-    x = keras.layers.Conv2D(8, (3, 3), padding="same")(inputs)
-    x = keras.layers.BatchNormalization(momentum=0.9)(x)
-    x = keras.layers.ReLU()(x)
-    x = keras.layers.GlobalAveragePooling2D()(x)
-    return keras.Model(inputs, keras.layers.Dense(3, activation="softmax")(x))
-
-
 def test_fused_batch_normalization_normalizes_and_differentiates_as_keras_does():
     import tensorflow as tf
 
@@ -273,8 +264,9 @@ def test_fused_batch_normalization_normalizes_and_differentiates_as_keras_does()
     rng = np.random.default_rng(0)
     x = tf.constant(rng.normal(2.0, 3.0, (16, 12, 10, 8)), tf.float32)
     weights = tf.constant(rng.normal(size=x.shape), tf.float32)  # a loss whose gradients are not all zero
-    stock.build(x.shape), fused.build(x.shape)
-    stock.gamma.assign(np.linspace(0.5, 1.5, 8)), fused.gamma.assign(np.linspace(0.5, 1.5, 8))
+    for layer in (stock, fused):
+        layer.build(x.shape)
+        layer.gamma.assign(np.linspace(0.5, 1.5, 8))
     results = []
     for layer in (stock, fused):
         with tf.GradientTape() as tape:
@@ -289,14 +281,15 @@ def test_fused_batch_normalization_normalizes_and_differentiates_as_keras_does()
     np.testing.assert_allclose(fused.moving_variance, stock.moving_variance, rtol=1e-2)
 
 
-def test_the_training_copy_infers_as_the_model_and_its_weights_files_load_into_the_model(tmp_path):
-    model = _batch_norm_model()
+def test_the_training_copy_infers_as_the_model_and_its_weights_files_load_into_the_model(tmp_path, model_settings):
+    model = _small_batch_norm_model(model_settings)
     copy = train.training_copy(model)
     assert copy is not model
-    assert [type(layer) for layer in copy.layers].count(train.BatchNormalization) == 1
-    x = np.random.default_rng(1).normal(size=(4, 12, 10, 1)).astype("float32")
+    fused = [layer for layer in copy.layers if type(layer) is train.BatchNormalization]
+    assert len(fused) == 1
+    x = np.random.default_rng(1).uniform(0, 26, (4, model_settings["fingerprint_size"])).astype("float32")
     np.testing.assert_allclose(copy.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-6)
-    copy.layers[2].moving_mean.assign(np.full(8, 0.25))  # as training would change it
+    fused[0].moving_mean.assign(np.full(8, 0.25))  # as training would change it
     copy.save_weights(tmp_path / "copy.weights.h5")
     model.load_weights(tmp_path / "copy.weights.h5")
     for loaded, written in zip(model.get_weights(), copy.get_weights()):

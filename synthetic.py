@@ -126,7 +126,17 @@ FLITE_RECIPE = {
     "flite_tempo_range": [0.8, 1.25],  # speakers' speaking rate, a factor of the voice's own
 }
 FLITE_PITCH_JITTER = 0.04  # each utterance's pitch: its speaker's times exp(normal(0, this))
-FLITE_STREAM = 2  # the speaker's random stream (after seed and id) that draws its engine and Flite voice
+FLITE_STREAM = 2  # the speaker's random stream (after seed and id) that draws its engine and its voice
+# The Festival option, in the same way (festival_voices.py): a share of the speakers are Festival
+# voices, drawn after the Flite share from the same number, so adding Festival to a recipe leaves
+# its Flite speakers as they were. Needs the `festival` program and its voice packages.
+FESTIVAL_RECIPE = {
+    "festival_share": 0.0,  # share of speakers spoken by Festival (0: none)
+    "festival_voices": ["kal_diphone", "ked_diphone", "cmu_us_slt_arctic_hts"],
+    "festival_pitch_range": [0.8, 1.3],  # speakers' pitch, a factor of the voice's own (the HTS voice keeps its own)
+    "festival_tempo_range": [0.8, 1.25],  # speakers' speaking rate, a factor of the voice's own
+}
+OPTIONS = [FLITE_RECIPE, FESTIVAL_RECIPE]  # the recipe's options for engines besides eSpeak
 
 SAMPLE_RATE = speech_commands.SAMPLE_RATE
 CLIP_SAMPLES = SAMPLE_RATE * speech_commands.CLIP_DURATION_MS // 1000
@@ -279,8 +289,9 @@ def make_speaker(speaker_id, seed, recipe=RECIPE, exclude=WORDS):
     """A fixed voice configuration for one synthetic speaker, drawn from its id.
 
     The speaker also says recipe["extra_unknown_words"] words of EXTRA_UNKNOWN_WORDS (none of `exclude`).
-    With recipe["flite_share"] > 0 that share of speakers (drawn from a stream of their own, so the
-    others keep the voices they have without Flite) are Flite voices: {"engine": "flite", ...}.
+    With recipe["flite_share"] or ["festival_share"] > 0 those shares of speakers (drawn from a
+    stream of their own, so the others keep the voices they have without them) are Flite or
+    Festival voices: {"engine": "flite" or "festival", ...}.
     """
     rng = np.random.default_rng([seed, int(speaker_id, 16)])
     pool = [w for w in EXTRA_UNKNOWN_WORDS if w not in exclude]
@@ -296,18 +307,24 @@ def make_speaker(speaker_id, seed, recipe=RECIPE, exclude=WORDS):
         "vocal_tract": float(rng.uniform(*recipe["vocal_tract_range"])),  # >1: shorter tract, higher formants
     }
     engine_rng = np.random.default_rng([seed, int(speaker_id, 16), FLITE_STREAM])
-    if engine_rng.random() < recipe.get("flite_share", 0.0):
-        voices = recipe["flite_voices"]
-        return {
-            "extra_words": speaker["extra_words"],
-            "id": speaker_id,
-            "engine": "flite",
-            "voice": str(voices[engine_rng.integers(len(voices))]),
-            "pitch": float(engine_rng.uniform(*recipe["flite_pitch_range"])),  # f0 factor
-            "tempo": float(engine_rng.uniform(*recipe["flite_tempo_range"])),  # rate factor
-            "vocal_tract": float(engine_rng.uniform(*recipe["vocal_tract_range"])),
-        }
-    return speaker
+    draw = engine_rng.random()
+    flite_share = recipe.get("flite_share", 0.0)
+    if draw < flite_share:
+        engine = "flite"
+    elif draw < flite_share + recipe.get("festival_share", 0.0):
+        engine = "festival"
+    else:
+        return speaker
+    voices = recipe[f"{engine}_voices"]
+    return {
+        "extra_words": speaker["extra_words"],
+        "id": speaker_id,
+        "engine": engine,
+        "voice": str(voices[engine_rng.integers(len(voices))]),
+        "pitch": float(engine_rng.uniform(*recipe[f"{engine}_pitch_range"])),  # f0 factor
+        "tempo": float(engine_rng.uniform(*recipe[f"{engine}_tempo_range"])),  # rate factor
+        "vocal_tract": float(engine_rng.uniform(*recipe["vocal_tract_range"])),
+    }
 
 
 def _room_impulse_response(rng, rt60, sample_rate):
@@ -346,14 +363,20 @@ def _microphone(rng, audio, band_limit_probability):
 def render_utterance(espeak, speaker, word, rng, recipe=RECIPE):
     """One second of `speaker` saying `word`: float32 samples at 16 kHz.
 
-    espeak (an ESpeak) speaks eSpeak speakers; a Flite speaker is spoken by the flite program.
+    espeak (an ESpeak) speaks eSpeak speakers; a Flite or Festival speaker is spoken by that program.
     Either way the word then passes through the same room, microphone, level and noise.
     """
+    return _record(_speeches(espeak, speaker, [(word, rng)], recipe)[0], rng, recipe)
+
+
+def _speeches(espeak, speaker, utterances, recipe):
+    """The speech of each (word, rng) of utterances, before the room: one utterance at a time, but
+    Festival's in one process. Each draws from its own rng, which then goes on to its recording."""
+    if speaker.get("engine") == "festival":
+        return _festival_speeches(speaker, utterances, recipe)
     if speaker.get("engine") == "flite":
-        speech = _flite_speech(speaker, word, rng, recipe)
-    else:
-        speech = _espeak_speech(espeak, speaker, word, rng, recipe)
-    return _record(speech, rng, recipe)
+        return [_flite_speech(speaker, word, rng, recipe) for word, rng in utterances]
+    return [_espeak_speech(espeak, speaker, word, rng, recipe) for word, rng in utterances]
 
 
 def _espeak_speech(espeak, speaker, word, rng, recipe):
@@ -376,13 +399,31 @@ def _flite_speech(speaker, word, rng, recipe):
     """A Flite speaker saying word, at 16 kHz, its pitch, tempo and vocal tract varied a little."""
     import flite_voices
 
-    endings = recipe["endings"]  # drawn as for eSpeak, though Flite says a lone word alike with any
-    tempo = speaker["tempo"] * rng.uniform(*recipe["utterance_rate_range"])
-    speech, rate = flite_voices.speak(
-        flite_voices.find_flite(), word + endings[rng.integers(len(endings))], speaker["voice"],
-        f0_shift=speaker["pitch"] * np.exp(rng.normal(0, FLITE_PITCH_JITTER)), duration_stretch=1 / tempo)
-    tract = speaker["vocal_tract"] * rng.uniform(*recipe["utterance_tract_range"])
+    text, pitch, tempo, tract = _utterance_settings(speaker, word, rng, recipe)
+    speech, rate = flite_voices.speak(flite_voices.find_flite(), text, speaker["voice"],
+                                      f0_shift=pitch, duration_stretch=1 / tempo)
     return change_vocal_tract(speech, rate, tract)
+
+
+def _festival_speeches(speaker, utterances, recipe):
+    """A Festival speaker saying each (word, rng) of utterances, at 16 kHz, its pitch, tempo and
+    vocal tract varied a little: all in one festival process (festival_voices.speak_many)."""
+    import festival_voices
+
+    settings = [_utterance_settings(speaker, word, rng, recipe) for word, rng in utterances]
+    spoken = festival_voices.speak_many(festival_voices.find_festival(), speaker["voice"],
+                                        [(text, pitch, tempo) for text, pitch, tempo, _ in settings])
+    return [change_vocal_tract(speech, rate, tract) for (speech, rate), (*_, tract) in zip(spoken, settings)]
+
+
+def _utterance_settings(speaker, word, rng, recipe):
+    """What a Flite or Festival speaker's utterance varies: (text, pitch factor, tempo factor, vocal tract)."""
+    endings = recipe["endings"]  # drawn as for eSpeak, though these engines say a lone word alike with most
+    tempo = speaker["tempo"] * rng.uniform(*recipe["utterance_rate_range"])
+    text = word + endings[rng.integers(len(endings))]
+    pitch = speaker["pitch"] * np.exp(rng.normal(0, FLITE_PITCH_JITTER))
+    tract = speaker["vocal_tract"] * rng.uniform(*recipe["utterance_tract_range"])
+    return text, pitch, tempo, tract
 
 
 def change_vocal_tract(speech, rate, tract):
@@ -553,14 +594,17 @@ def _speak_speakers(out_dir, speakers, words, seed, recipe):
     """
     espeak = ESpeak()
     for speaker in speakers:
+        utterances, paths = [], []
         for word in words + speaker["extra_words"]:
             (Path(out_dir) / word).mkdir(exist_ok=True)
             repetitions = CORE_REPETITIONS if word in CORE_WORDS else 1
             for n in range(repetitions):
                 word_seed = int(hashlib.sha1(word.encode()).hexdigest()[:8], 16)
-                rng = np.random.default_rng([seed, int(speaker["id"], 16), word_seed, n])
-                clip = render_utterance(espeak, speaker, word, rng, recipe)
-                write_wav(Path(out_dir) / word / f"{speaker['id']}_nohash_{n}.wav", clip)
+                utterances.append((word, np.random.default_rng([seed, int(speaker["id"], 16), word_seed, n])))
+                paths.append(Path(out_dir) / word / f"{speaker['id']}_nohash_{n}.wav")
+        speeches = _speeches(espeak, speaker, utterances, recipe)
+        for (_, rng), speech, path in zip(utterances, speeches, paths):
+            write_wav(path, _record(speech, rng, recipe))
 
 
 def _write_background_noise(out_dir, seed, kinds):
@@ -596,30 +640,49 @@ def _settings(seed, speakers, words, recipe, engines=None):
 
 
 def full_recipe(overrides=None):
-    """RECIPE with overrides; with FLITE_RECIPE's entries too where the overrides name any of them."""
+    """RECIPE with overrides; with an option's entries (FLITE_RECIPE, FESTIVAL_RECIPE) too where the
+    overrides name any of them."""
     overrides = overrides or {}
-    if any(key in FLITE_RECIPE for key in overrides):
-        return {**RECIPE, **FLITE_RECIPE, **overrides}
-    return {**RECIPE, **overrides}
+    recipe = dict(RECIPE)
+    for option in OPTIONS:
+        if any(key in option for key in overrides):
+            recipe.update(option)
+    return {**recipe, **overrides}
 
 
 def engines_of(recipe):
-    """The engines a recipe speaks with and their versions, {"espeak-ng": ..., "flite": ...}, or None
-    for eSpeak alone (as the default set). Checks first that Flite and the recipe's voices are there:
-    a RuntimeError says how to install Flite, a ValueError names a voice it lacks."""
-    if recipe.get("flite_share", 0.0) <= 0:
+    """The engines a recipe speaks with and their versions, {"espeak-ng": ..., "flite": ..., "festival":
+    ...}, or None for eSpeak alone (as the default set). Checks first that each engine and the
+    recipe's voices are there: a RuntimeError says how to install it, a ValueError names a voice it lacks."""
+    flite_share, festival_share = recipe.get("flite_share", 0.0), recipe.get("festival_share", 0.0)
+    if flite_share <= 0 and festival_share <= 0:
         return None
-    import flite_voices
+    if not 0 <= flite_share <= 1 or not 0 <= festival_share <= 1 or flite_share + festival_share > 1:
+        raise ValueError(f"flite_share and festival_share must lie in [0, 1] and add up to at most 1, got "
+                         f"{flite_share} and {festival_share}.")
+    engines = {"espeak-ng": espeak_version()}
+    if flite_share > 0:
+        import flite_voices
 
-    if not 0 < recipe["flite_share"] <= 1 or not recipe["flite_voices"]:
-        raise ValueError(f"flite_share must lie in (0, 1] and flite_voices name at least one voice, got "
-                         f"{recipe['flite_share']} and {recipe['flite_voices']}.")
-    flite = flite_voices.find_flite()
-    available = flite_voices.available_voices(flite)
-    missing = sorted(set(recipe["flite_voices"]) - set(available))
+        flite = flite_voices.find_flite()
+        _check_voices("flite", recipe["flite_voices"], flite_voices.available_voices(flite))
+        engines["flite"] = flite_voices.flite_version(flite)
+    if festival_share > 0:
+        import festival_voices
+
+        festival = festival_voices.find_festival()
+        _check_voices("festival", recipe["festival_voices"], festival_voices.available_voices(festival),
+                      festival_voices.INSTALL_HELP)
+        engines["festival"] = festival_voices.festival_version(festival)
+    return engines
+
+
+def _check_voices(engine, wanted, available, install_help=""):
+    if not wanted:
+        raise ValueError(f"{engine}_voices must name at least one voice.")
+    missing = sorted(set(wanted) - set(available))
     if missing:
-        raise ValueError(f"This flite has no voice(s) {missing}; it has {available}.")
-    return {"espeak-ng": espeak_version(), "flite": flite_voices.flite_version(flite)}
+        raise ValueError(f"This {engine} has no voice(s) {missing}; it has {available}.\n{install_help}".strip())
 
 
 def make_synthetic_dataset(data_dir, seed=0, speakers=DEFAULT_SPEAKERS, words=WORDS, recipe=None, processes=None):
@@ -627,7 +690,8 @@ def make_synthetic_dataset(data_dir, seed=0, speakers=DEFAULT_SPEAKERS, words=WO
 
     Every speaker says each of `words` (the core words CORE_REPETITIONS times) and a few other
     English words, which serve as more unknowns; `recipe` overrides entries of RECIPE (or of
-    FLITE_RECIPE, for Flite voices: the `flite` program must then be installed).
+    FLITE_RECIPE or FESTIVAL_RECIPE, for Flite or Festival voices: the `flite` or `festival`
+    program must then be installed).
 
     Deterministic for given arguments. The set is built in a temporary folder beside data_dir and
     renamed when complete, so an interrupted run never leaves a dataset that looks complete.

@@ -116,7 +116,7 @@ def main():
     args = parser.parse_args()
     if not args.recordings.is_dir():
         parser.exit(2, f"error: no folder {args.recordings}\n")
-    recipe_keys = set(synthetic.RECIPE) | set(synthetic.FLITE_RECIPE)  # the Flite option's too
+    recipe_keys = set(synthetic.RECIPE).union(*synthetic.OPTIONS)  # the Flite and Festival options' too
     unknown = sorted(set(args.recipe) - recipe_keys) + sorted(set(args.flags) - set(vars(lab.flags())))
     if unknown or args.model not in [*models.ARCHITECTURES, "reference_student"] or args.seeds < 1:
         parser.exit(2, f"error: --recipe keys must be among {sorted(recipe_keys)} and --flags keys among "

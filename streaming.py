@@ -12,6 +12,8 @@ This file holds what that needs besides the model itself (`test_tflite.detect_ke
   the Speech Commands layout, like TensorFlow's generate_streaming_test_wav.py;
 - `stream_metrics` and `false_alarms_per_hour`: detections scored against the truth, like
   TensorFlow's test_streaming_accuracy.py;
+- `settings_table` and `choose_settings`: RecognizeCommands' averaging window and threshold chosen
+  for a model on streams with known truth (the firmware's defaults suit TFLite-Micro's own model);
 - `plot_stream`: the timeline picture.
 """
 
@@ -235,6 +237,52 @@ def stream_metrics(detections, truth, time_tolerance_ms=TIME_TOLERANCE_MS):
 def false_alarms_per_hour(detections, duration_s):
     """Detections per hour of a keyword-free stream (every one of them is a false alarm)."""
     return len(detections) * 3600.0 / duration_s
+
+
+# --- Choosing RecognizeCommands' settings for a model -------------------------------------------------
+
+AVERAGE_WINDOWS_MS = (250, 500, 750, 1000)  # the settings choose_settings tries
+DETECTION_THRESHOLDS = tuple(range(100, 250, 10))
+MAX_FALSE_ALARMS_PER_HOUR = 10
+
+
+def settings_table(stream, truth, keyword_free, keyword_free_s, wanted_words,
+                   average_windows_ms=AVERAGE_WINDOWS_MS, detection_thresholds=DETECTION_THRESHOLDS):
+    """How each RecognizeCommands setting does with one model: a list of rows {average_window_ms,
+    detection_threshold, matched, wrong, false_alarms, keyword_free_false_alarms_per_hour}.
+
+    stream and keyword_free are (times_ms, scores) of the model on a stream with known truth and on
+    a keyword-free stream of keyword_free_s seconds (test_tflite.stream_scores); the model is run
+    once, each setting only re-reads its scores.
+    """
+    rows = []
+    for window in average_windows_ms:
+        for threshold in detection_thresholds:
+            settings = {"average_window_ms": window, "detection_threshold": threshold}
+            metrics = stream_metrics(keyword_detections(*stream, wanted_words, **settings), truth)
+            alarms = keyword_detections(*keyword_free, wanted_words, **settings)
+            rows.append({**settings, "matched": metrics["matched"], "wrong": metrics["wrong"],
+                         "false_alarms": metrics["false_alarms"],
+                         "keyword_free_false_alarms_per_hour": false_alarms_per_hour(alarms, keyword_free_s)})
+    return rows
+
+
+def choose_settings(rows, max_false_alarms_per_hour=MAX_FALSE_ALARMS_PER_HOUR):
+    """The row of settings_table that matches the most keywords with at most max_false_alarms_per_hour
+    on the keyword-free stream (ties: fewer false alarms there, then in the stream, then the higher
+    threshold); where no row
+    keeps to that limit, the row with the fewest false alarms per hour (ties: more matched).
+
+    Choose on streams the model is not measured on (the synthetic validation split, say): settings
+    chosen on the measured stream flatter it.
+    """
+    def alarms(row):
+        return row["keyword_free_false_alarms_per_hour"], row["false_alarms"]
+
+    within = [row for row in rows if row["keyword_free_false_alarms_per_hour"] <= max_false_alarms_per_hour]
+    if within:
+        return max(within, key=lambda row: (row["matched"], *(-a for a in alarms(row)), row["detection_threshold"]))
+    return min(rows, key=lambda row: (*alarms(row), -row["matched"]))
 
 
 # --- The timeline picture ---------------------------------------------------------------------------

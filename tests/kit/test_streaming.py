@@ -106,6 +106,48 @@ def test_false_alarms_per_hour():
     assert streaming.false_alarms_per_hour([{}] * 3, duration_s=1800) == 6.0
 
 
+# --- Choosing RecognizeCommands' settings ---------------------------------------------------------------
+
+
+def _brief_yes_stream():
+    """A "yes" scored 255 for 300 ms among silence, said at 2 s: its one-second average (about 76) stays
+    below silence's, its 250 ms average reaches 255. The keyword-free stream has one 300 ms "no"."""
+    stream = _scores([(0, 85), (2, 15), (0, 100)])
+    keyword_free = _scores([(0, 85), (3, 15), (0, 100)])
+    return stream, [{"word": "yes", "time_ms": 2000}], keyword_free
+
+
+def test_the_settings_table_scores_every_window_and_threshold_on_the_same_scores():
+    stream, truth, keyword_free = _brief_yes_stream()
+    rows = streaming.settings_table(stream, truth, keyword_free, 4, ["yes", "no"],
+                                    average_windows_ms=(250, 1000), detection_thresholds=(50, 200))
+    found = {(row["average_window_ms"], row["detection_threshold"]): row["matched"] for row in rows}
+    assert found == {(250, 50): 1, (250, 200): 1, (1000, 50): 0, (1000, 200): 0}
+    alarms = {(row["average_window_ms"], row["detection_threshold"]): row["keyword_free_false_alarms_per_hour"]
+              for row in rows}
+    assert alarms[(250, 200)] == 900.0 and alarms[(1000, 200)] == 0.0
+
+
+def _row(window, threshold, matched, per_hour, false_alarms=0):
+    return {"average_window_ms": window, "detection_threshold": threshold, "matched": matched, "wrong": 0,
+            "false_alarms": false_alarms, "keyword_free_false_alarms_per_hour": per_hour}
+
+
+def test_the_chosen_settings_find_the_most_keywords_within_the_false_alarm_limit():
+    rows = [_row(250, 100, 90, 40.0), _row(500, 150, 70, 8.0), _row(1000, 200, 20, 0.0)]
+    assert streaming.choose_settings(rows, max_false_alarms_per_hour=10) == rows[1]
+
+
+def test_of_settings_that_find_as_many_keywords_the_one_with_fewer_false_alarms_is_chosen():
+    rows = [_row(250, 120, 70, 6.0), _row(500, 150, 70, 6.0, false_alarms=1), _row(750, 140, 70, 0.0)]
+    assert streaming.choose_settings(rows) == rows[2]
+
+
+def test_where_no_setting_keeps_the_limit_the_one_with_the_fewest_false_alarms_is_chosen():
+    rows = [_row(250, 100, 90, 400.0), _row(1000, 240, 5, 30.0), _row(750, 240, 9, 30.0)]
+    assert streaming.choose_settings(rows, max_false_alarms_per_hour=10) == rows[2]
+
+
 # --- make_stream ---------------------------------------------------------------------------------------
 
 

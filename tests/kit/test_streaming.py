@@ -143,6 +143,18 @@ def test_of_settings_that_find_as_many_keywords_the_one_with_fewer_false_alarms_
     assert streaming.choose_settings(rows) == rows[2]
 
 
+def test_a_setting_that_finds_more_keywords_but_as_many_more_wrong_ones_is_not_preferred():
+    rows = [_row(250, 100, 80, 6.0), _row(500, 150, 75, 6.0)]
+    rows[0]["wrong"] = 10
+    assert streaming.choose_settings(rows) == rows[1]
+
+
+def test_of_equal_settings_the_one_with_fewer_false_alarms_in_the_keyword_stream_then_the_higher_threshold_wins():
+    rows = [_row(250, 120, 70, 6.0, false_alarms=2), _row(500, 130, 70, 6.0), _row(750, 160, 70, 6.0)]
+    assert streaming.choose_settings(rows) == rows[2]
+    assert streaming.choose_settings(rows[:2]) == rows[1]
+
+
 def test_where_no_setting_keeps_the_limit_the_one_with_the_fewest_false_alarms_is_chosen():
     rows = [_row(250, 100, 90, 400.0), _row(1000, 240, 5, 30.0), _row(750, 240, 9, 30.0)]
     assert streaming.choose_settings(rows, max_false_alarms_per_hour=10) == rows[2]

@@ -12,6 +12,7 @@ of one speaker's words: speak_many writes them a Scheme script and reads the wav
 Festival draws no random numbers: the same words and settings give the same samples.
 """
 
+import re
 import shutil
 import subprocess
 import tempfile
@@ -30,6 +31,8 @@ Festival voices (festival_share > 0). Install them, then run again:
 macOS and Windows without WSL: no package of these voices was checked for this kit; use Linux or WSL,
 or a recipe without festival_share (the default)."""
 
+TIMEOUT_S = 300  # one speaker's words take about a second; a festival that hangs is stopped
+
 # Scheme run before the utterances: remembers the voice's own settings, so that every utterance's
 # pitch and tempo are set relative to them rather than to the last utterance's.
 PROLOGUE = """(voice_{voice})
@@ -44,7 +47,8 @@ DIPHONE_UTTERANCE = """(set! int_lr_params (list (microkws_scaled 'target_f0_mea
 (Parameter.set 'Duration_Stretch {stretch:.4f})
 (utt.save.wave (utt.synth (Utterance Text "{text}")) "{path}" 'riff)
 """
-# An HTS voice makes its own pitch (no setting moves it) and takes its tempo from its engine's
+# An HTS voice makes its own pitch (no setting moves it; its speakers still draw a pitch factor,
+# so that every Festival speaker draws the same numbers) and takes its tempo from its engine's
 # speech-rate option "-r", read when the voice is selected.
 HTS_PROLOGUE = "(set! microkws_hts_params {voice}::hts_engine_params)\n"
 HTS_UTTERANCE = """(set! {voice}::hts_engine_params (append microkws_hts_params '(("-r" {tempo:.4f}))))
@@ -86,18 +90,22 @@ def speak_many(festival, voice, utterances):
     pitch scales the voice's mean pitch and its range (an HTS voice keeps its own); tempo > 1
     speaks faster. A text is a word with at most an ending such as "?" (other characters refused).
     """
+    # The script is Scheme code: only plain words, voice names and file names go into it.
+    if not re.fullmatch(r"[a-z0-9_]+", voice):
+        raise ValueError(f"A Festival voice is named in lower-case letters, digits and _, not {voice!r}.")
     for text, _, _ in utterances:
-        if not text or any(not (c.isalpha() or c in " .,?!'") for c in text):
+        if not re.fullmatch(r"[A-Za-z' ]+[.,?!]?", text):
             raise ValueError(f"Festival is given plain words to speak, not {text!r}.")
     with tempfile.TemporaryDirectory(prefix="microkws-festival-") as folder:
-        paths = [Path(folder) / f"{i}.wav" for i in range(len(utterances))]
+        names = [f"{i}.wav" for i in range(len(utterances))]  # relative to the folder festival runs in
         script = PROLOGUE.format(voice=voice) + (HTS_PROLOGUE.format(voice=voice) if is_hts(voice) else "")
-        for (text, pitch, tempo), path in zip(utterances, paths):
+        for (text, pitch, tempo), name in zip(utterances, names):
             template = HTS_UTTERANCE if is_hts(voice) else DIPHONE_UTTERANCE
-            script += template.format(voice=voice, text=text, pitch=pitch, tempo=tempo, stretch=1 / tempo,
-                                      path=path.as_posix())
+            script += template.format(voice=voice, text=text, pitch=pitch, tempo=tempo, stretch=1 / tempo, path=name)
         (Path(folder) / "speak.scm").write_text(script)
-        result = subprocess.run([festival, "-b", str(Path(folder) / "speak.scm")], capture_output=True, text=True)
+        result = subprocess.run([festival, "-b", "speak.scm"], cwd=folder, capture_output=True, text=True,
+                                timeout=TIMEOUT_S)
+        paths = [Path(folder) / name for name in names]
         missing = [text for (text, _, _), path in zip(utterances, paths) if not path.is_file()]
         if result.returncode != 0 or missing or "SIOD ERROR" in result.stdout + result.stderr:
             raise RuntimeError(f"festival failed in voice {voice!r} ({len(missing)} of {len(paths)} words not "

@@ -7,8 +7,9 @@ on this machine, so the whole lab runs without network access (how long it takes
 A "speaker" is a fixed eSpeak voice configuration (language voice, variant, base pitch, pitch range,
 speaking rate and vocal-tract length); every utterance varies these a little and is placed at a
 random onset, in a randomly drawn room, through a randomly drawn microphone, at a random level.
-An option of the recipe (FLITE_RECIPE) has a share of the speakers spoken by Flite instead, whose
-voices are built from recordings of real people (flite_voices.py); the default set is eSpeak only.
+Options of the recipe (FLITE_RECIPE, FESTIVAL_RECIPE) have shares of the speakers spoken by Flite or
+Festival instead, whose voices are built from recordings of real people (flite_voices.py,
+festival_voices.py); the default set is eSpeak only.
 Speaker ids are hashed by `speech_commands.which_set` like real speakers, so the splits stay speaker-disjoint.
 
 What it is good for: running and testing the whole flow, and learning the keyword task well enough
@@ -125,8 +126,8 @@ FLITE_RECIPE = {
     "flite_pitch_range": [0.8, 1.3],  # speakers' pitch, a factor of the voice's own (rms keeps its own)
     "flite_tempo_range": [0.8, 1.25],  # speakers' speaking rate, a factor of the voice's own
 }
-FLITE_PITCH_JITTER = 0.04  # each utterance's pitch: its speaker's times exp(normal(0, this))
-FLITE_STREAM = 2  # the speaker's random stream (after seed and id) that draws its engine and its voice
+PITCH_JITTER = 0.04  # each utterance's pitch: its speaker's times exp(normal(0, this))
+ENGINE_STREAM = 2  # the speaker's random stream (after seed and id) that draws its engine and its voice
 # The Festival option, in the same way (festival_voices.py): a share of the speakers are Festival
 # voices, drawn after the Flite share from the same number, so adding Festival to a recipe leaves
 # its Flite speakers as they were. Needs the `festival` program and its voice packages.
@@ -306,7 +307,7 @@ def make_speaker(speaker_id, seed, recipe=RECIPE, exclude=WORDS):
         "rate": int(rng.integers(*recipe["rate_range"])),  # words per minute
         "vocal_tract": float(rng.uniform(*recipe["vocal_tract_range"])),  # >1: shorter tract, higher formants
     }
-    engine_rng = np.random.default_rng([seed, int(speaker_id, 16), FLITE_STREAM])
+    engine_rng = np.random.default_rng([seed, int(speaker_id, 16), ENGINE_STREAM])
     draw = engine_rng.random()
     flite_share = recipe.get("flite_share", 0.0)
     if draw < flite_share:
@@ -413,7 +414,7 @@ def _festival_speeches(speaker, utterances, recipe):
     settings = [_utterance_settings(speaker, word, rng, recipe) for word, rng in utterances]
     spoken = festival_voices.speak_many(festival_voices.find_festival(), speaker["voice"],
                                         [(text, pitch, tempo) for text, pitch, tempo, _ in settings])
-    return [change_vocal_tract(speech, rate, tract) for (speech, rate), (*_, tract) in zip(spoken, settings)]
+    return [change_vocal_tract(speech, rate, setting[3]) for (speech, rate), setting in zip(spoken, settings)]
 
 
 def _utterance_settings(speaker, word, rng, recipe):
@@ -421,7 +422,7 @@ def _utterance_settings(speaker, word, rng, recipe):
     endings = recipe["endings"]  # drawn as for eSpeak, though these engines say a lone word alike with most
     tempo = speaker["tempo"] * rng.uniform(*recipe["utterance_rate_range"])
     text = word + endings[rng.integers(len(endings))]
-    pitch = speaker["pitch"] * np.exp(rng.normal(0, FLITE_PITCH_JITTER))
+    pitch = speaker["pitch"] * np.exp(rng.normal(0, PITCH_JITTER))
     tract = speaker["vocal_tract"] * rng.uniform(*recipe["utterance_tract_range"])
     return text, pitch, tempo, tract
 

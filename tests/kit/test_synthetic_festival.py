@@ -15,9 +15,10 @@ import pytest
 import festival_voices
 import synthetic
 
-HAS_FESTIVAL = shutil.which("festival") is not None
-needs_festival = pytest.mark.skipif(not HAS_FESTIVAL, reason="the festival program is not installed "
-                                    "(Debian/Ubuntu: see festival_voices.INSTALL_HELP)")
+HAS_FESTIVAL = shutil.which("festival") is not None and set(festival_voices.VOICES) <= set(
+    festival_voices.available_voices(shutil.which("festival")))
+needs_festival = pytest.mark.skipif(not HAS_FESTIVAL, reason="the festival program or one of its voices is not "
+                                    "installed (Debian/Ubuntu: see festival_voices.INSTALL_HELP)")
 MIX = {"festival_share": 0.5, "noise_kinds": ["white"]}  # seed 0, 6 speakers: Festival and eSpeak ones
 WORDS = ["yes", "no"]
 
@@ -69,9 +70,21 @@ def test_adding_festival_keeps_a_recipes_flite_speakers():
     assert {s.get("engine") for s in both} == {"flite", "festival", None}
 
 
-def test_festival_is_given_plain_words_only():
+def test_festival_is_given_plain_words_and_voice_names_only():
     with pytest.raises(ValueError, match="plain words"):
         festival_voices.speak_many("festival", "kal_diphone", [('yes") (system "ls', 1.0, 1.0)])
+    with pytest.raises(ValueError, match="voice is named"):
+        festival_voices.speak_many("festival", 'kal_diphone) (system "ls', [("yes", 1.0, 1.0)])
+
+
+@needs_festival
+def test_festival_speaks_where_the_temporary_folder_has_quotes_and_spaces_in_its_path(tmp_path, monkeypatch):
+    odd = tmp_path / 'a "quoted" folder'
+    odd.mkdir()
+    monkeypatch.setenv("TMPDIR", str(odd))
+    monkeypatch.setattr(festival_voices.tempfile, "tempdir", None)  # tempfile reads TMPDIR again
+    (speech, rate), = festival_voices.speak_many(festival_voices.find_festival(), "kal_diphone", [("yes", 1.0, 1.0)])
+    assert rate == 16000 and np.abs(speech).max() > 0.05
 
 
 # --- With Festival installed ----------------------------------------------------------------------

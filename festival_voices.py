@@ -84,11 +84,14 @@ def is_hts(voice):
 
 
 def speak_many(festival, voice, utterances):
-    """Speaks each utterance, a (text, pitch, tempo) tuple, in one Festival voice with one process:
-    a list of (float32 samples in [-1, 1], sample rate).
+    """Speaks each utterance, a (text, pitch, tempo) tuple, in one Festival voice: a list of
+    (float32 samples in [-1, 1], sample rate).
 
     pitch scales the voice's mean pitch and its range (an HTS voice keeps its own); tempo > 1
     speaks faster. A text is a word with at most an ending such as "?" (other characters refused).
+    All words are spoken by one festival process. Festival 2.5's diphone voices crash on a few
+    words at a low pitch (kal_diphone on "up!" below about 0.75 of its own); then the words are
+    spoken one by one, and a word that crashes is spoken at the voice's own pitch and tempo.
     """
     # The script is Scheme code: only plain words, voice names and file names go into it.
     if not re.fullmatch(r"[a-z0-9_]+", voice):
@@ -96,6 +99,23 @@ def speak_many(festival, voice, utterances):
     for text, _, _ in utterances:
         if not re.fullmatch(r"[A-Za-z' ]+[.,?!]?", text):
             raise ValueError(f"Festival is given plain words to speak, not {text!r}.")
+    try:
+        return _speak(festival, voice, utterances)
+    except RuntimeError:
+        if len(utterances) == 1 and utterances[0][1:] == (1.0, 1.0):
+            raise
+    return [_speak_alone(festival, voice, utterance) for utterance in utterances]
+
+
+def _speak_alone(festival, voice, utterance):
+    try:
+        return _speak(festival, voice, [utterance])[0]
+    except RuntimeError:
+        return _speak(festival, voice, [(utterance[0], 1.0, 1.0)])[0]
+
+
+def _speak(festival, voice, utterances):
+    """One festival process speaking the utterances; a RuntimeError with its output if any is missing."""
     with tempfile.TemporaryDirectory(prefix="microkws-festival-") as folder:
         names = [f"{i}.wav" for i in range(len(utterances))]  # relative to the folder festival runs in
         script = PROLOGUE.format(voice=voice) + (HTS_PROLOGUE.format(voice=voice) if is_hts(voice) else "")

@@ -120,6 +120,20 @@ def test_each_festival_voice_speaks_slower_at_a_lower_tempo(voice):
     assert _spoken_seconds(slow, rate) > 1.4 * _spoken_seconds(fast, rate)
 
 
+@needs_festival
+def test_a_word_festival_crashes_on_is_spoken_at_the_voices_own_pitch_and_the_others_as_asked():
+    festival = festival_voices.find_festival()
+    crashing, other = ("up!", 0.7, 0.7), ("yes", 0.9, 1.1)
+    try:
+        festival_voices._speak(festival, "kal_diphone", [crashing])
+        pytest.skip("this festival does not crash on 'up!' at 0.7 of kal_diphone's pitch")
+    except RuntimeError:
+        pass
+    (up, _), (yes, _) = festival_voices.speak_many(festival, "kal_diphone", [crashing, other])
+    assert np.array_equal(up, festival_voices.speak_many(festival, "kal_diphone", [("up!", 1.0, 1.0)])[0][0])
+    assert np.array_equal(yes, festival_voices.speak_many(festival, "kal_diphone", [other])[0][0])
+
+
 @pytest.fixture(scope="module")
 def festival_mix(tmp_path_factory):
     return synthetic.make_synthetic_dataset(tmp_path_factory.mktemp("festival") / "speech", seed=0, speakers=6,

@@ -102,16 +102,12 @@ def speak_many(festival, voice, utterances):
     try:
         return _speak(festival, voice, utterances)
     except RuntimeError:
-        if len(utterances) == 1 and utterances[0][1:] == (1.0, 1.0):
+        if len(utterances) > 1:
+            return [speak_many(festival, voice, [utterance])[0] for utterance in utterances]
+        text, pitch, tempo = utterances[0]
+        if (pitch, tempo) == (1.0, 1.0):
             raise
-    return [_speak_alone(festival, voice, utterance) for utterance in utterances]
-
-
-def _speak_alone(festival, voice, utterance):
-    try:
-        return _speak(festival, voice, [utterance])[0]
-    except RuntimeError:
-        return _speak(festival, voice, [(utterance[0], 1.0, 1.0)])[0]
+        return _speak(festival, voice, [(text, 1.0, 1.0)])
 
 
 def _speak(festival, voice, utterances):
@@ -119,8 +115,8 @@ def _speak(festival, voice, utterances):
     with tempfile.TemporaryDirectory(prefix="microkws-festival-") as folder:
         names = [f"{i}.wav" for i in range(len(utterances))]  # relative to the folder festival runs in
         script = PROLOGUE.format(voice=voice) + (HTS_PROLOGUE.format(voice=voice) if is_hts(voice) else "")
+        template = HTS_UTTERANCE if is_hts(voice) else DIPHONE_UTTERANCE
         for (text, pitch, tempo), name in zip(utterances, names):
-            template = HTS_UTTERANCE if is_hts(voice) else DIPHONE_UTTERANCE
             script += template.format(voice=voice, text=text, pitch=pitch, tempo=tempo, stretch=1 / tempo, path=name)
         (Path(folder) / "speak.scm").write_text(script)
         result = subprocess.run([festival, "-b", "speak.scm"], cwd=folder, capture_output=True, text=True,

@@ -11,7 +11,7 @@ This file holds what that needs besides the model itself (`test_tflite.detect_ke
 - `make_stream`: a long recording of words at known times over background noise, from a folder in
   the Speech Commands layout, like TensorFlow's generate_streaming_test_wav.py;
 - `stream_metrics` and `false_alarms_per_hour`: detections scored against the truth, like
-  TensorFlow's test_streaming_accuracy.py;
+  TensorFlow's test_streaming_accuracy.py (`stream_figures`: both, for one model's scores);
 - `settings_table` and `choose_settings`: RecognizeCommands' averaging window and threshold chosen
   for a model on streams with known truth (the firmware's defaults suit TFLite-Micro's own model);
 - `plot_stream`: the timeline picture.
@@ -246,24 +246,31 @@ DETECTION_THRESHOLDS = tuple(range(100, 250, 10))
 MAX_FALSE_ALARMS_PER_HOUR = 10
 
 
-def settings_table(stream, truth, keyword_free, keyword_free_s, wanted_words,
-                   average_windows_ms=AVERAGE_WINDOWS_MS, detection_thresholds=DETECTION_THRESHOLDS):
-    """How each RecognizeCommands setting does with one model: a list of rows {average_window_ms,
-    detection_threshold, matched, wrong, false_alarms, keyword_free_false_alarms_per_hour}.
+def stream_figures(stream, truth, keyword_free, keyword_free_s, wanted_words, **recognize_settings):
+    """One model's detections with these RecognizeCommands settings (none: the firmware's), scored:
+    stream_metrics on the keyword stream, and keyword_free_false_alarms_per_hour.
 
     stream and keyword_free are (times_ms, scores) of the model on a stream with known truth and on
-    a keyword-free stream of keyword_free_s seconds (test_tflite.stream_scores); the model is run
-    once, each setting only re-reads its scores.
+    a keyword-free stream of keyword_free_s seconds (test_tflite.stream_scores).
+    """
+    detections = keyword_detections(*stream, wanted_words, **recognize_settings)
+    alarms = keyword_detections(*keyword_free, wanted_words, **recognize_settings)
+    return {**stream_metrics(detections, truth),
+            "keyword_free_false_alarms_per_hour": false_alarms_per_hour(alarms, keyword_free_s)}
+
+
+def settings_table(stream, truth, keyword_free, keyword_free_s, wanted_words,
+                   average_windows_ms=AVERAGE_WINDOWS_MS, detection_thresholds=DETECTION_THRESHOLDS):
+    """How each RecognizeCommands setting does with one model: a list of rows, each the setting
+    {average_window_ms, detection_threshold} and its stream_figures. The model is run once (its
+    scores are the arguments), each setting only re-reads its scores.
     """
     rows = []
     for window in average_windows_ms:
         for threshold in detection_thresholds:
             settings = {"average_window_ms": window, "detection_threshold": threshold}
-            metrics = stream_metrics(keyword_detections(*stream, wanted_words, **settings), truth)
-            alarms = keyword_detections(*keyword_free, wanted_words, **settings)
-            rows.append({**settings, "matched": metrics["matched"], "wrong": metrics["wrong"],
-                         "false_alarms": metrics["false_alarms"],
-                         "keyword_free_false_alarms_per_hour": false_alarms_per_hour(alarms, keyword_free_s)})
+            rows.append({**settings, **stream_figures(stream, truth, keyword_free, keyword_free_s, wanted_words,
+                                                      **settings)})
     return rows
 
 

@@ -74,12 +74,10 @@ def scored_streams(model_path, source_dir, noise_dir, split, minutes, out, name,
 
 
 def stream_figures(scored, recognize_settings):
-    """Metrics on the keyword stream and false alarms per hour on the keyword-free one, with these
-    RecognizeCommands settings ({} for the firmware's defaults)."""
-    detections = streaming.keyword_detections(*scored["stream"], WANTED_WORDS, **recognize_settings)
-    alarms = streaming.keyword_detections(*scored["keyword_free"], WANTED_WORDS, **recognize_settings)
-    per_hour = streaming.false_alarms_per_hour(alarms, scored["keyword_free_seconds"])
-    return {**streaming.stream_metrics(detections, scored["truth"]), "keyword_free_false_alarms_per_hour": per_hour}
+    """streaming.stream_figures of scored_streams' result with these RecognizeCommands settings ({}
+    for the firmware's defaults)."""
+    return streaming.stream_figures(scored["stream"], scored["truth"], scored["keyword_free"],
+                                    scored["keyword_free_seconds"], WANTED_WORDS, **recognize_settings)
 
 
 def main():
